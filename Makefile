@@ -1,0 +1,39 @@
+# The two commands: `make run` and `make test`. Both set up .venv themselves.
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+WORKERS ?= 2
+
+.PHONY: run test install init-db bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "partner-authz needs Python 3.11 or 3.12 (oso 0.27.3 has no wheels for %d.%d)" % v)'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+init-db: $(STAMP)
+	$(BIN)/authz init-db
+	$(BIN)/authz load --if-empty data/demo.yaml
+
+run: init-db
+	$(BIN)/authz serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
+
+test: $(STAMP)
+	@if [ -n "$$TEST_POSTGRES_URL" ]; then echo "tests run on SQLite and on PostgreSQL ($$TEST_POSTGRES_URL)"; \
+	else echo "tests run on SQLite only: PostgreSQL SKIPPED (set TEST_POSTGRES_URL, e.g. from .ci/start-postgres)"; fi
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick
+
+clean:
+	rm -rf $(VENV) data/authz.db data/authz.db-*

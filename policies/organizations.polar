@@ -1,0 +1,27 @@
+# Concern: what members may do in their own organization.
+# Rules: R1 (legal representatives and administrators), R2 (collaborators and externals),
+#        R3 (appointing legal representatives).
+
+# R1: legal representatives and administrators manage their organization's users, products and billing.
+grant(user: User, action: String, org: Organization, why) if
+  action in ["manage_users", "manage_products", "view_billing"] and
+  role = user.role_in(org.id) and
+  role in ["legal_representative", "administrator"] and
+  why = {rule: "R1", organization: org.id, role: role};
+
+# R1: legal representatives and administrators reach their own organization's whole account.
+grant(user: User, "access_account", org: Organization, why) if
+  role = user.role_in(org.id) and
+  role in ["legal_representative", "administrator"] and
+  why = {rule: "R1", organization: org.id, role: role};
+
+# R2: a collaborator sees billing only while holding the billing right (externals never do).
+grant(user: User, "view_billing", org: Organization, why) if
+  user.role_in(org.id) = "collaborator" and
+  user.has_billing_right(org.id) and
+  why = {rule: "R2", organization: org.id, role: "collaborator", billing_right: true};
+
+# R3: only a legal representative may make someone a legal representative.
+grant(user: User, "appoint_legal_representative", org: Organization, why) if
+  user.role_in(org.id) = "legal_representative" and
+  why = {rule: "R3", organization: org.id, role: "legal_representative"};

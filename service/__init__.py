@@ -1,0 +1,1 @@
+"""partner-authz: policy-as-code authorization for a partner (reseller) program."""

@@ -1,0 +1,184 @@
+"""The decision engine: one strictly loaded Oso instance behind decide().
+
+Nothing outside service/authz imports oso. Every decision, from HTTP, a
+workflow or the CLI, goes through Engine.decide(); any exception while
+deciding is a deny plus a logged error (fail closed).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from oso import Oso, Variable
+
+from service.store.schema import current_revision
+
+from . import facts
+from .refs import Ref, RefError, parse_ref
+from .vocabulary import actions_for, is_known
+
+log = logging.getLogger("authz.engine")
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+POLAR_TIMEOUT_MS = "1000"
+
+
+class PolicyError(RuntimeError):
+    """The policy files failed to load, or loaded with warnings."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reasons: list[dict[str, Any]]
+    policy_version: str
+    revision: int
+    error: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"allowed": self.allowed, "reasons": self.reasons,
+                "policy_version": self.policy_version, "revision": self.revision}
+
+
+def policy_files(policy_dir: Path = POLICY_DIR) -> list[Path]:
+    return sorted(policy_dir.glob("*.polar"))
+
+
+def policy_version_of(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def build_oso(files: list[Path]) -> Oso:
+    """Load every policy file at once; warnings are errors (a misspelled class is only a warning in oso)."""
+    if not files:
+        raise PolicyError("no .polar files found")
+    os.environ.setdefault("POLAR_TIMEOUT_MS", POLAR_TIMEOUT_MS)
+    oso = Oso()
+    for cls in facts.POLICY_CLASSES:
+        oso.register_class(cls)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            oso.load_files([str(f) for f in files])
+    except Exception as exc:  # oso raises several error types for parse and validation failures
+        raise PolicyError(str(exc)) from exc
+    if printed.getvalue().strip():
+        raise PolicyError("policy loaded with warnings:\n" + printed.getvalue().strip())
+    return oso
+
+
+def _deny(reason: str, **details: Any) -> list[dict[str, Any]]:
+    return [{"rule": "R20", "denied": reason, **details}]
+
+
+class Engine:
+    """The rules of policies/*.polar, loaded once per process."""
+
+    def __init__(self, policy_dir: Path = POLICY_DIR) -> None:
+        self.files = policy_files(policy_dir)
+        self.oso = build_oso(self.files)
+        self.policy_version = policy_version_of(self.files)
+
+    # -- loading facts -------------------------------------------------------
+
+    def _load(self, actor: str, resource: str) -> tuple[Any, Any, Ref, list[dict[str, Any]]]:
+        """The actor's and resource's facts, or a deny reason naming what is unknown."""
+        try:
+            actor_ref = parse_ref(actor, expected="user")
+        except RefError as exc:
+            return None, None, None, _deny("invalid actor", detail=str(exc))  # type: ignore[return-value]
+        try:
+            resource_ref = parse_ref(resource)
+        except RefError as exc:
+            return None, None, None, _deny("invalid resource", detail=str(exc))  # type: ignore[return-value]
+        subject = facts.load_resource(resource_ref)
+        if subject is None:
+            return None, None, resource_ref, _deny("unknown resource", resource=resource)
+        customer_id, product_id = facts.customer_and_product_of(subject)
+        user = facts.load_user(actor_ref.id, customer_id=customer_id, product_id=product_id)
+        if user is None:
+            return None, None, resource_ref, _deny("unknown actor", actor=actor)
+        return user, subject, resource_ref, []
+
+    def _grants(self, user: Any, action: Any, subject: Any) -> Iterator[dict[str, Any]]:
+        for result in self.oso.query_rule("grant", user, action, subject, Variable("why")):
+            yield result["bindings"]
+
+    # -- the public interface -------------------------------------------------
+
+    def decide(self, actor: str, action: str, resource: str, *, explain: bool = False) -> Decision:
+        """May `actor` take `action` on `resource`? Denies on anything unknown or any error."""
+        revision = -1
+        try:
+            revision = current_revision()
+            user, subject, ref, denial = self._load(actor, resource)
+            if denial:
+                return Decision(False, denial, self.policy_version, revision)
+            if not isinstance(action, str) or not is_known(ref.type, action):
+                return Decision(False, _deny("unknown action", action=action, resource_type=ref.type),
+                                self.policy_version, revision)
+            reasons = []
+            for bindings in self._grants(user, action, subject):
+                reasons.append(bindings["why"])
+                if not explain:
+                    break
+            if reasons:
+                return Decision(True, reasons, self.policy_version, revision)
+            return Decision(False, _deny("no rule allows this", actor=actor, action=action, resource=resource),
+                            self.policy_version, revision)
+        except Exception:
+            log.exception("decision failed (denied): actor=%r action=%r resource=%r", actor, action, resource)
+            return Decision(False, _deny("internal error while deciding"), self.policy_version, revision, error=True)
+
+    def allowed_actions(self, actor: str, resource: str) -> list[str]:
+        """The actions of the vocabulary that `actor` may take on `resource` (empty on any error)."""
+        try:
+            user, subject, ref, denial = self._load(actor, resource)
+            if denial:
+                return []
+            known = set(actions_for(ref.type))
+            found = {b["action"] for b in self._grants_any(user, subject)}
+            return [a for a in actions_for(ref.type) if a in found and a in known]
+        except Exception:
+            log.exception("allowed_actions failed (none allowed): actor=%r resource=%r", actor, resource)
+            return []
+
+    def _grants_any(self, user: Any, subject: Any) -> Iterator[dict[str, Any]]:
+        for result in self.oso.query_rule("grant", user, Variable("action"), subject, Variable("_why")):
+            yield result["bindings"]
+
+
+_engine: Engine | None = None
+
+
+def get_engine() -> Engine:
+    """The process's engine, built on first use (one Oso per process; not shared across forks)."""
+    global _engine
+    if _engine is None or _engine_pid != os.getpid():
+        _set_engine(Engine())
+    return _engine  # type: ignore[return-value]
+
+
+_engine_pid = -1
+
+
+def _set_engine(engine: Engine) -> None:
+    global _engine, _engine_pid
+    _engine, _engine_pid = engine, os.getpid()
+
+
+def decide(actor: str, action: str, resource: str, *, explain: bool = False) -> Decision:
+    return get_engine().decide(actor, action, resource, explain=explain)
+
+
+def allowed_actions(actor: str, resource: str) -> list[str]:
+    return get_engine().allowed_actions(actor, resource)

@@ -1,0 +1,219 @@
+"""Facts handed to the policy: plain objects loaded with a few indexed queries.
+
+Polar reads attributes and calls methods on these objects; each hop is an FFI
+round trip, so everything a decision needs is loaded up front (no lazy ORM
+attributes) and actor-side lists are narrowed to the one resource at hand.
+Nothing here decides anything: it only reports what the store holds.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.store.db import database
+from service.store.models import Invitation as InvitationRow, utcnow
+
+from .refs import Ref
+
+
+@dataclass(slots=True)
+class Partnership:
+    id: int
+    partner_id: int
+    customer_id: int
+    status: str
+    access: str
+    payment_mode: str | None
+    # product id -> (technical, statistical); only the products a decision needs
+    grants: dict[int, tuple[bool, bool]] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def grants_technical(self, product_id: int) -> bool:
+        return self.grants.get(product_id, (False, False))[0]
+
+    def grants_statistical(self, product_id: int) -> bool:
+        return self.grants.get(product_id, (False, False))[1]
+
+
+@dataclass(slots=True)
+class Organization:
+    id: int
+    is_partner: bool
+    # the active partnerships in which this organization is the customer
+    partnerships: list[Partnership] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Product:
+    id: int
+    organization: Organization
+
+
+@dataclass(slots=True)
+class Invoice:
+    id: int
+    organization: Organization
+
+
+@dataclass(slots=True)
+class Invitation:
+    id: int
+    partner_id: int
+    customer_id: int
+    inviting_side: str
+    status: str
+    expired: bool
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "pending" and not self.expired
+
+    @property
+    def invited_side(self) -> str:
+        return "customer" if self.inviting_side == "partner" else "partner"
+
+    @property
+    def inviting_org_id(self) -> int:
+        return self.partner_id if self.inviting_side == "partner" else self.customer_id
+
+    @property
+    def invited_org_id(self) -> int:
+        return self.customer_id if self.inviting_side == "partner" else self.partner_id
+
+
+@dataclass(slots=True)
+class User:
+    id: int
+    roles: dict[int, str] = field(default_factory=dict)         # organization id -> role
+    billing: frozenset[int] = frozenset()                       # organizations with the billing right
+    authorized_products: frozenset[int] = frozenset()           # narrowed to the resource's product
+    assignments: frozenset[tuple[int, int]] = frozenset()       # (partner, customer), narrowed
+
+    def role_in(self, org_id: int) -> str | None:
+        return self.roles.get(org_id)
+
+    def has_billing_right(self, org_id: int) -> bool:
+        return org_id in self.billing
+
+    def is_authorized_for(self, product_id: int) -> bool:
+        return product_id in self.authorized_products
+
+    def is_assigned(self, partner_id: int, customer_id: int) -> bool:
+        return (partner_id, customer_id) in self.assignments
+
+
+POLICY_CLASSES = (User, Organization, Product, Invoice, Invitation, Partnership)
+
+
+def _rows(sql: str, params: tuple[Any, ...]) -> list[tuple]:
+    if database.obj.param != "?":
+        sql = sql.replace("?", "%s")
+    return database.execute_sql(sql, params).fetchall()
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    return InvitationRow.expires_at.python_value(value)
+
+
+def _active_partnerships(customer_id: int, product_id: int | None = None) -> list[Partnership]:
+    found = {
+        row[0]: Partnership(row[0], row[1], row[2], row[3], row[4], row[5])
+        for row in _rows(
+            "SELECT id, partner_id, customer_id, status, access, payment_mode FROM partnership "
+            "WHERE customer_id = ? AND status = 'active'", (customer_id,))
+    }
+    if product_id is not None and found:
+        for pid, technical, statistical in _rows(
+                "SELECT partnership_id, technical, statistical FROM partnership_product "
+                "WHERE product_id = ?", (product_id,)):
+            if pid in found:
+                found[pid].grants[product_id] = (bool(technical), bool(statistical))
+    return list(found.values())
+
+
+def load_organization(org_id: int, *, product_id: int | None = None) -> Organization | None:
+    rows = _rows("SELECT id, is_partner FROM organization WHERE id = ?", (org_id,))
+    if not rows:
+        return None
+    return Organization(rows[0][0], bool(rows[0][1]), _active_partnerships(org_id, product_id))
+
+
+def load_product(product_id: int) -> Product | None:
+    rows = _rows("SELECT organization_id FROM product WHERE id = ?", (product_id,))
+    if not rows:
+        return None
+    org = load_organization(rows[0][0], product_id=product_id)
+    return Product(product_id, org) if org else None
+
+
+def load_invoice(invoice_id: int) -> Invoice | None:
+    rows = _rows("SELECT i.id, o.id, o.is_partner FROM invoice i JOIN organization o "
+                 "ON o.id = i.organization_id WHERE i.id = ?", (invoice_id,))
+    if not rows:
+        return None
+    # Billing never flows through a partnership, so the paying organization's partnerships are not needed.
+    return Invoice(rows[0][0], Organization(rows[0][1], bool(rows[0][2])))
+
+
+def load_invitation(invitation_id: int, now: dt.datetime | None = None) -> Invitation | None:
+    rows = _rows("SELECT id, partner_id, customer_id, inviting_side, status, expires_at "
+                 "FROM invitation WHERE id = ?", (invitation_id,))
+    if not rows:
+        return None
+    r = rows[0]
+    expired = _as_datetime(r[5]) <= (now or utcnow())
+    return Invitation(r[0], r[1], r[2], r[3], r[4], expired)
+
+
+def load_partnership(partnership_id: int) -> Partnership | None:
+    rows = _rows("SELECT id, partner_id, customer_id, status, access, payment_mode FROM partnership "
+                 "WHERE id = ?", (partnership_id,))
+    return Partnership(*rows[0]) if rows else None
+
+
+RESOURCE_LOADERS = {
+    "organization": load_organization,
+    "product": load_product,
+    "invoice": load_invoice,
+    "invitation": load_invitation,
+    "partnership": load_partnership,
+}
+
+
+def load_resource(ref: Ref) -> Any | None:
+    loader = RESOURCE_LOADERS.get(ref.type)
+    return loader(ref.id) if loader else None
+
+
+def customer_and_product_of(resource: Any) -> tuple[int | None, int | None]:
+    """Which customer (and product) a decision on this resource may reach through a partnership."""
+    if isinstance(resource, Organization):
+        return resource.id, None
+    if isinstance(resource, Product):
+        return resource.organization.id, resource.id
+    return None, None
+
+
+def load_user(user_id: int, *, customer_id: int | None = None, product_id: int | None = None) -> User | None:
+    rows = _rows("SELECT u.id, m.organization_id, m.role, m.billing FROM users u "
+                 "LEFT JOIN membership m ON m.user_id = u.id WHERE u.id = ?", (user_id,))
+    if not rows:
+        return None
+    roles = {org: role for _, org, role, _ in rows if org is not None}
+    billing = frozenset(org for _, org, _, has in rows if org is not None and has)
+    user = User(user_id, roles, billing)
+    if customer_id is not None:
+        user.assignments = frozenset(
+            (r[0], customer_id) for r in _rows(
+                "SELECT partner_id FROM assignment WHERE user_id = ? AND customer_id = ?",
+                (user_id, customer_id)))
+    if product_id is not None:
+        user.authorized_products = frozenset(
+            r[0] for r in _rows(
+                "SELECT product_id FROM product_authorization WHERE user_id = ? AND product_id = ?",
+                (user_id, product_id)))
+    return user

@@ -1,0 +1,113 @@
+"""`authz`: the same functions as the HTTP API, from the command line."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from service.store import init_schema, open_database
+from service.store.world import WorldError, load_world, read_world_file, store_is_empty
+
+
+def _open_store() -> None:
+    open_database()
+
+
+@click.group()
+def main() -> None:
+    """partner-authz: policy-as-code authorization for the partner program."""
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Create the schema (idempotent) in DATABASE_URL or data/authz.db."""
+    _open_store()
+    init_schema()
+    click.echo("schema ready")
+
+
+@main.command("load")
+@click.argument("world_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--if-empty", is_flag=True, help="Load only when the store holds no organization yet.")
+def load(world_file: Path, if_empty: bool) -> None:
+    """Load a world file (e.g. data/demo.yaml) and print the ids its keys received."""
+    _open_store()
+    init_schema()
+    if if_empty and not store_is_empty():
+        click.echo("store not empty; nothing loaded")
+        return
+    try:
+        refs = load_world(read_world_file(world_file))
+    except WorldError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for key, ref in refs.items():
+        click.echo(f"{key:32} {ref}")
+
+
+@main.command("check")
+@click.argument("actor")
+@click.argument("action")
+@click.argument("resource")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def check(actor: str, action: str, resource: str, as_json: bool) -> None:
+    """Decide ACTOR ACTION RESOURCE (e.g. user:1 add_customer organization:1); exit 1 on deny."""
+    from service.authz import decide
+    _open_store()
+    decision = decide(actor, action, resource, explain=True)
+    if as_json:
+        click.echo(json.dumps(decision.as_dict(), sort_keys=True))
+    else:
+        click.echo(f"{'ALLOW' if decision.allowed else 'DENY'}  {actor} {action} {resource}")
+        for reason in decision.reasons:
+            click.echo(f"  because {json.dumps(reason, sort_keys=True)}")
+        click.echo(f"  policy {decision.policy_version}, store revision {decision.revision}")
+    sys.exit(0 if decision.allowed else 1)
+
+
+@main.command("actions")
+@click.argument("actor")
+@click.argument("resource")
+def actions(actor: str, resource: str) -> None:
+    """List the actions ACTOR may take on RESOURCE."""
+    from service.authz import allowed_actions
+    _open_store()
+    for action in allowed_actions(actor, resource):
+        click.echo(action)
+
+
+@main.command("validate")
+@click.option("--policies", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Policy folder (default: policies/).")
+def validate(policies: Path | None) -> None:
+    """Load the policy strictly; exit 1 with the error on a broken file or any warning."""
+    from service.authz.engine import POLICY_DIR, Engine, PolicyError
+    try:
+        engine = Engine(policies or POLICY_DIR)
+    except PolicyError as exc:
+        click.echo(f"policy invalid: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"policy ok: version {engine.policy_version}, {len(engine.files)} files")
+    for path in engine.files:
+        click.echo(f"  {path.name}")
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, envvar="PORT")
+@click.option("--workers", default=2, show_default=True, envvar="WORKERS",
+              help="gunicorn worker processes; each builds its own policy engine.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the HTTP API with gunicorn (worker processes, no preload: one Oso per worker)."""
+    import os
+    import shutil
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    args = [gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--access-logfile", "-", "service.wsgi:app"]
+    click.echo(f"serving on http://{host}:{port} with {workers} workers", err=True)
+    os.execv(gunicorn, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""The one deferred database object and how it is bound to SQLite or PostgreSQL."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse, unquote
+
+import peewee
+
+# Bound by open_database(); models refer to it through a DatabaseProxy so nothing
+# touches a database at import time.
+database = peewee.DatabaseProxy()
+
+DEFAULT_SQLITE_PATH = Path(__file__).resolve().parents[2] / "data" / "authz.db"
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+    "synchronous": "normal",
+}
+
+
+def database_url() -> str:
+    """The store URL from DATABASE_URL, else the SQLite file under data/."""
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+class ImmediateSqliteDatabase(peewee.SqliteDatabase):
+    """SQLite whose write transactions take the write lock at BEGIN.
+
+    atomic() on SQLite defaults to a deferred transaction that may fail with
+    "database is locked" when it upgrades to a writer; BEGIN IMMEDIATE waits
+    for the lock (busy_timeout) instead.
+    """
+
+    def atomic(self, *args, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("lock_type", "IMMEDIATE")
+        return super().atomic(*args, **kwargs)
+
+
+def make_database(url: str) -> peewee.Database:
+    """A peewee database for a sqlite:/// or postgresql:// URL."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ":memory:"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return ImmediateSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+    if parsed.scheme in ("postgres", "postgresql"):
+        return peewee.PostgresqlDatabase(
+            unquote(parsed.path.lstrip("/")),
+            user=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+            host=parsed.hostname,
+            port=parsed.port,
+        )
+    raise ValueError(f"unsupported DATABASE_URL scheme {parsed.scheme!r} (use sqlite:/// or postgresql://)")
+
+
+def open_database(url: str | None = None) -> peewee.Database:
+    """Bind the proxy to the database at url (default: database_url())."""
+    db = make_database(url or database_url())
+    database.initialize(db)
+    return db
+
+
+def is_postgres() -> bool:
+    return isinstance(database.obj, peewee.PostgresqlDatabase)

@@ -1,0 +1,249 @@
+"""Loading a world (demo data, policy fixtures, benchmark worlds) into the store.
+
+A world is a mapping of entity lists, each entity named by a symbolic `key`
+that other entities refer to (see data/demo.yaml). Loading assigns database
+ids and returns the key -> "type:id" map, so decision tables can name
+`organization:acme` and run against whatever ids the store handed out.
+Everything is written in one transaction with bulk inserts.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import peewee as pw
+import yaml
+
+from . import models as m
+from .db import database, is_postgres
+from .schema import bump_revision
+
+DEFAULT_INVITATION_DAYS = 14
+BATCH = 500
+
+
+class WorldError(ValueError):
+    """A world file that names an unknown key or breaks a rule of its shape."""
+
+
+@dataclass
+class _Table:
+    model: type[m.BaseModel]
+    next_id: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, **row: Any) -> int:
+        row["id"] = self.next_id
+        self.next_id += 1
+        self.rows.append(row)
+        return row["id"]
+
+
+class _Loader:
+    def __init__(self) -> None:
+        self.tables: dict[str, _Table] = {}
+        self.refs: dict[str, str] = {}          # key -> "type:id"
+        self.ids: dict[tuple[str, str], int] = {}  # (type, key) -> id
+
+    def table(self, model: type[m.BaseModel]) -> _Table:
+        name = model._meta.table_name
+        if name not in self.tables:
+            max_id = model.select(pw.fn.MAX(model.id)).scalar() or 0
+            self.tables[name] = _Table(model, max_id + 1)
+        return self.tables[name]
+
+    def name(self, kind: str, key: Any, new_id: int) -> None:
+        if key is None:
+            return
+        key = str(key)
+        if key in self.refs:
+            raise WorldError(f"key {key!r} is used twice")
+        self.refs[key] = f"{kind}:{new_id}"
+        self.ids[(kind, key)] = new_id
+
+    def ref(self, kind: str, key: Any, where: str) -> int:
+        try:
+            return self.ids[(kind, str(key))]
+        except KeyError:
+            raise WorldError(f"{where}: unknown {kind} {key!r}") from None
+
+    def flush(self) -> None:
+        for table in self.tables.values():
+            for start in range(0, len(table.rows), BATCH):
+                table.model.insert_many(table.rows[start:start + BATCH]).execute()
+        if is_postgres():
+            for table in self.tables.values():
+                name = table.model._meta.table_name
+                database.execute_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                    f"(SELECT COALESCE(MAX(id), 1) FROM {name}))"
+                )
+
+
+def _access_rows(loader: _Loader, spec: dict[str, Any], where: str) -> tuple[str, str | None, list[dict]]:
+    access = spec.get("access")
+    if access not in m.ACCESS_LEVELS:
+        raise WorldError(f"{where}: access must be one of {m.ACCESS_LEVELS}")
+    payment_mode = spec.get("payment_mode", "customer")
+    products = spec.get("products") or []
+    if access == "limited":
+        if spec.get("payment_mode", "customer") != "customer":
+            raise WorldError(f"{where}: limited access is always paid by the customer")
+        rows = [
+            {"product": loader.ref("product", p["product"], where),
+             "technical": bool(p.get("technical", False)),
+             "statistical": bool(p.get("statistical", False))}
+            for p in products
+        ]
+        return access, "customer", rows
+    if products:
+        raise WorldError(f"{where}: full access takes no product list")
+    if payment_mode not in m.PAYMENT_MODES:
+        raise WorldError(f"{where}: payment_mode must be one of {m.PAYMENT_MODES}")
+    return access, payment_mode, []
+
+
+def _load_organizations(loader: _Loader, world: dict) -> None:
+    orgs = loader.table(m.Organization)
+    for org in world.get("organizations", []):
+        new_id = orgs.add(name=org.get("name", org["key"]), is_partner=bool(org.get("partner", False)),
+                          created_at=m.utcnow())
+        loader.name("organization", org["key"], new_id)
+
+
+def _load_users(loader: _Loader, world: dict) -> None:
+    users = loader.table(m.User)
+    for user in world.get("users", []):
+        email = user.get("email") or f"{user['key']}@example.test"
+        new_id = users.add(email=email, name=user.get("name", user["key"]), created_at=m.utcnow())
+        loader.name("user", user["key"], new_id)
+
+
+def _load_memberships(loader: _Loader, world: dict) -> None:
+    table = loader.table(m.Membership)
+    for i, ms in enumerate(world.get("memberships", [])):
+        where = f"memberships[{i}]"
+        role = ms.get("role")
+        if role not in m.ROLES:
+            raise WorldError(f"{where}: role must be one of {m.ROLES}")
+        table.add(user=loader.ref("user", ms["user"], where),
+                  organization=loader.ref("organization", ms["organization"], where),
+                  role=role, billing=bool(ms.get("billing", False)))
+
+
+def _load_products(loader: _Loader, world: dict) -> None:
+    table = loader.table(m.Product)
+    for i, product in enumerate(world.get("products", [])):
+        org_id = loader.ref("organization", product["organization"], f"products[{i}]")
+        new_id = table.add(organization=org_id, category=product.get("category", "hosting"),
+                           name=product.get("name", product["key"]))
+        loader.name("product", product["key"], new_id)
+
+
+def _load_links(loader: _Loader, world: dict) -> None:
+    auths = loader.table(m.ProductAuthorization)
+    for i, pa in enumerate(world.get("product_authorizations", [])):
+        where = f"product_authorizations[{i}]"
+        auths.add(user=loader.ref("user", pa["user"], where), product=loader.ref("product", pa["product"], where))
+    assignments = loader.table(m.Assignment)
+    for i, a in enumerate(world.get("assignments", [])):
+        where = f"assignments[{i}]"
+        assignments.add(partner=loader.ref("organization", a["partner"], where),
+                        user=loader.ref("user", a["user"], where),
+                        customer=loader.ref("organization", a["customer"], where))
+    invoices = loader.table(m.Invoice)
+    for i, inv in enumerate(world.get("invoices", [])):
+        new_id = invoices.add(organization=loader.ref("organization", inv["organization"], f"invoices[{i}]"),
+                              created_at=m.utcnow())
+        loader.name("invoice", inv.get("key"), new_id)
+
+
+def _add_invitation(loader: _Loader, spec: dict, where: str, *, status: str,
+                    partnership_id: int | None) -> int:
+    requested = spec.get("requested") or {}
+    access, payment_mode, products = _access_rows(loader, requested, f"{where}.requested")
+    now = m.utcnow()
+    days = int(spec.get("expires_in_days", DEFAULT_INVITATION_DAYS))
+    invited_by = spec.get("invited_by")
+    answered_by = spec.get("answered_by")
+    new_id = loader.table(m.Invitation).add(
+        partner=loader.ref("organization", spec["partner"], where),
+        customer=loader.ref("organization", spec["customer"], where),
+        inviting_side=spec.get("inviting_side", "partner"),
+        invited_by=loader.ref("user", invited_by, where) if invited_by else None,
+        requested_access=access,
+        requested_payment_mode=payment_mode if access == "full" else None,
+        status=status, created_at=now, sent_at=now,
+        expires_at=now + dt.timedelta(days=days),
+        answered_by=loader.ref("user", answered_by, where) if answered_by else None,
+        answered_at=now if status != "pending" else None,
+        partnership=partnership_id,
+    )
+    rows = loader.table(m.InvitationProduct)
+    for p in products:
+        rows.add(invitation=new_id, **p)
+    return new_id
+
+
+def _load_partnerships(loader: _Loader, world: dict) -> None:
+    table = loader.table(m.Partnership)
+    grants = loader.table(m.PartnershipProduct)
+    for i, ps in enumerate(world.get("partnerships", [])):
+        where = f"partnerships[{i}]"
+        access, payment_mode, products = _access_rows(loader, ps, where)
+        status = ps.get("status", "active")
+        if status not in m.PARTNERSHIP_STATUSES:
+            raise WorldError(f"{where}: status must be one of {m.PARTNERSHIP_STATUSES}")
+        now = m.utcnow()
+        new_id = table.add(
+            partner=loader.ref("organization", ps["partner"], where),
+            customer=loader.ref("organization", ps["customer"], where),
+            status=status, access=access, payment_mode=payment_mode,
+            created_at=now, updated_at=now, ended_at=now if status == "ended" else None, ended_by=None,
+        )
+        loader.name("partnership", ps.get("key"), new_id)
+        for p in products:
+            grants.add(partnership=new_id, **p)
+        if ps.get("requested"):
+            _add_invitation(loader, {**ps, "inviting_side": ps.get("inviting_side", "partner")},
+                            where, status="accepted", partnership_id=new_id)
+
+
+def _load_invitations(loader: _Loader, world: dict) -> None:
+    for i, inv in enumerate(world.get("invitations", [])):
+        where = f"invitations[{i}]"
+        status = inv.get("status", "pending")
+        if status not in m.INVITATION_STATUSES:
+            raise WorldError(f"{where}: status must be one of {m.INVITATION_STATUSES}")
+        new_id = _add_invitation(loader, inv, where, status=status, partnership_id=None)
+        loader.name("invitation", inv.get("key"), new_id)
+
+
+def load_world(world: dict[str, Any]) -> dict[str, str]:
+    """Write a world in one transaction; return its key -> "type:id" map."""
+    loader = _Loader()
+    with database.atomic():
+        for step in (_load_organizations, _load_users, _load_memberships, _load_products,
+                     _load_links, _load_partnerships, _load_invitations):
+            step(loader, world)
+        loader.flush()
+        bump_revision()
+    return loader.refs
+
+
+def read_world_file(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise WorldError(f"{path}: a world is a mapping of entity lists")
+    return data
+
+
+def store_is_empty() -> bool:
+    return not m.Organization.select().exists()
+
+
+def iter_keys(refs: dict[str, str], kind: str) -> Iterable[tuple[str, str]]:
+    return ((k, v) for k, v in refs.items() if v.startswith(kind + ":"))

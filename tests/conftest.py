@@ -1,0 +1,66 @@
+"""Shared fixtures: a fresh store on a real SQLite file and, when TEST_POSTGRES_URL
+is set, on a real PostgreSQL server; every store test runs on both."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import peewee
+import pytest
+
+from service.store import database, init_schema, open_database
+from service.store.world import load_world, read_world_file
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_WORLD = ROOT / "data" / "demo.yaml"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if POSTGRES_URL:
+        return f"store backends: sqlite, postgres ({POSTGRES_URL})"
+    return "store backends: sqlite only -- PostgreSQL SKIPPED (TEST_POSTGRES_URL not set)"
+
+
+def reset_postgres(url: str) -> None:
+    db = open_database(url)
+    db.connect(reuse_if_open=True)
+    db.execute_sql("DROP SCHEMA public CASCADE")
+    db.execute_sql("CREATE SCHEMA public")
+    db.close()
+
+
+def fresh_store_url(backend: str, tmp_dir: Path) -> str:
+    """An empty store with the schema created; returns its URL (bound as the current database)."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_dir / 'authz.db'}"
+    else:
+        assert POSTGRES_URL
+        url = POSTGRES_URL
+        reset_postgres(url)
+    open_database(url)
+    init_schema()
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store (schema created) on each backend; its URL."""
+    url = fresh_store_url(request.param, tmp_path)
+    yield url
+    if not database.is_closed():
+        database.close()
+
+
+@pytest.fixture
+def demo(store_url: str) -> dict[str, str]:
+    """The demo world loaded into a fresh store: key -> "type:id"."""
+    return load_world(read_world_file(DEMO_WORLD))
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from service.authz import Engine
+    return Engine()
