@@ -37,16 +37,20 @@ allow(actor, action, resource) if has_permission(actor, action, resource);
 # R20: a permission holds exactly when a grant clause proves it (the reason is dropped here).
 has_permission(user: User, action: String, resource: Resource) if grant(user, action, resource, _why);
 
-# R12: legal representatives and administrators of the partner reach the customer of an active partnership.
-reaches(user: User, p: Partnership, reach) if
+# `p` below is an active partnership of the customer as a plain dictionary (see facts.Partnership.as_term).
+
+# R12, R13: a member of the partner reaches the customer of an active partnership according to their role.
+reaches(user: User, p, reach) if
   p.active and
   role = user.role_in(p.partner_id) and
+  reaches_as(user, p, role, reach);
+
+# R12: legal representatives and administrators of the partner reach every customer of an active partnership.
+reaches_as(_user: User, p, role: String, reach) if
   role in ["legal_representative", "administrator"] and
   reach = {rule: "R12", partnership: p.id, partner: p.partner_id, role: role};
 
-# R13: a collaborator of the partner reaches only the customers assigned to them, while the partnership is active.
-reaches(user: User, p: Partnership, reach) if
-  p.active and
-  user.role_in(p.partner_id) = "collaborator" and
+# R13: a collaborator of the partner reaches only the customers assigned to them (externals reach none).
+reaches_as(user: User, p, "collaborator", reach) if
   user.is_assigned(p.partner_id, p.customer_id) and
   reach = {rule: "R13", partnership: p.id, partner: p.partner_id, role: "collaborator", assigned: true};

@@ -1,19 +1,25 @@
 # Concern: what members may do in their own organization.
 # Rules: R1 (legal representatives and administrators), R2 (collaborators and externals),
 #        R3 (appointing legal representatives).
+# Every grant names its action literally: Polar then tries only the clauses of that action.
 
-# R1: legal representatives and administrators manage their organization's users, products and billing.
-grant(user: User, action: String, org: Organization, why) if
-  action in ["manage_users", "manage_products", "view_billing"] and
+# R1: a legal representative or administrator of the organization holds all of its rights.
+org_manager(user: User, org: Organization, why) if
   role = user.role_in(org.id) and
   role in ["legal_representative", "administrator"] and
   why = {rule: "R1", organization: org.id, role: role};
+
+# R1: legal representatives and administrators manage their organization's users.
+grant(user: User, "manage_users", org: Organization, why) if org_manager(user, org, why);
+
+# R1: legal representatives and administrators manage all of their organization's products.
+grant(user: User, "manage_products", org: Organization, why) if org_manager(user, org, why);
+
+# R1: legal representatives and administrators see their organization's billing.
+grant(user: User, "view_billing", org: Organization, why) if org_manager(user, org, why);
 
 # R1: legal representatives and administrators reach their own organization's whole account.
-grant(user: User, "access_account", org: Organization, why) if
-  role = user.role_in(org.id) and
-  role in ["legal_representative", "administrator"] and
-  why = {rule: "R1", organization: org.id, role: role};
+grant(user: User, "access_account", org: Organization, why) if org_manager(user, org, why);
 
 # R2: a collaborator sees billing only while holding the billing right (externals never do).
 grant(user: User, "view_billing", org: Organization, why) if

@@ -1,6 +1,12 @@
 # Concern: reviewing, changing and ending a partnership.
 # Rules: R10 (review), R18 (change the grant or payment mode), R19 (end), R1 (the customer's own view).
 
+# R18: the customer's legal representative may change an active partnership's grant.
+customer_representative(user: User, p: Partnership, why) if
+  p.active and
+  user.role_in(p.customer_id) = "legal_representative" and
+  why = {rule: "R18", partnership: p.id, side: "customer", role: "legal_representative"};
+
 # R10: the partner's legal representatives and administrators review the granted access of an active partnership.
 grant(user: User, "review", p: Partnership, why) if
   p.active and
@@ -14,12 +20,11 @@ grant(user: User, "review", p: Partnership, why) if
   role in ["legal_representative", "administrator"] and
   why = {rule: "R1", partnership: p.id, side: "customer", role: role};
 
-# R18: a legal representative of the customer changes the granted access or the payment mode of an active partnership.
-grant(user: User, action: String, p: Partnership, why) if
-  action in ["change_access", "change_payment_mode"] and
-  p.active and
-  user.role_in(p.customer_id) = "legal_representative" and
-  why = {rule: "R18", partnership: p.id, side: "customer", role: "legal_representative"};
+# R18: a legal representative of the customer changes the granted access of an active partnership.
+grant(user: User, "change_access", p: Partnership, why) if customer_representative(user, p, why);
+
+# R18: a legal representative of the customer changes the payment mode of an active partnership.
+grant(user: User, "change_payment_mode", p: Partnership, why) if customer_representative(user, p, why);
 
 # R19: a legal representative of the partner ends an active partnership.
 grant(user: User, "end", p: Partnership, why) if

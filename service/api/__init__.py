@@ -1,4 +1,20 @@
-"""The HTTP API: create_app(config) builds the Flask app, its engine and its store binding."""
+"""The HTTP API: create_app(config) builds the Flask app, its engine and its store binding.
+
+How to declare a route (conventions for every blueprint, e.g. service/api/workflows.py):
+ 1. `bp = Blueprint("workflows", __name__, url_prefix="/v1")`; append `workflows.bp` to BLUEPRINTS below.
+ 2. Declare each route with `service.api.registry.route`, never `bp.route`:
+      @route(bp, "/invitations/<int:invitation_id>/accept", "POST", scope=WRITE, summary="...",
+             body=AcceptRequest, response=AcceptAnswer, status=200, errors=(404, 409))
+      def accept(body: AcceptRequest, invitation_id: int): ...
+    `scope` is auth.CHECK or auth.WRITE (auth.PUBLIC only outside /v1); the key is checked before the body.
+ 3. Body/answer models subclass schemas.Request / schemas.Answer (pydantic v2; Request is strict and
+    forbids unknown fields); reuse schemas.Ref/UserRef/OrgRef/ProductRef/Text for ids and names.
+    Wrong JSON types or missing fields answer 400, other invalid values 422, naming `field`.
+ 4. Fail with `raise ApiError(status, code, message, field=...)` (errors.py): 404 unknown reference,
+    409 state conflict, 422 invalid; list extra statuses in `errors=` so the OpenAPI spec documents them.
+ 5. Write in `with database.atomic():` and call `bump_revision()` inside it; return the revision.
+The route then appears in /openapi.json automatically; tests/test_api_openapi.py checks both ways.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -8,21 +24,26 @@ from flask import Flask
 from service.authz import Engine
 from service.store import database, open_database
 
-from . import decisions, ops
-from .errors import register_error_handlers
+from . import decisions, docs, facts, ops
+from .errors import ApiError, register_error_handlers
+
+__all__ = ["ApiError", "BLUEPRINTS", "MAX_BODY_BYTES", "create_app"]
 
 MAX_BODY_BYTES = 64 * 1024
 
-BLUEPRINTS = [ops.bp, decisions.bp]
+BLUEPRINTS = [ops.bp, docs.bp, decisions.bp, facts.bp]
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: bind the store, load the policy once, register blueprints."""
     app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, DATABASE_URL=None)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, DATABASE_URL=None, DECISION_LOG=None)
     app.config.update(config or {})
     open_database(app.config["DATABASE_URL"])
+    # one Oso per process: gunicorn imports service.wsgi in each worker (no preload)
     app.extensions["authz_engine"] = Engine()
+    from service.decision_log import DecisionLog
+    app.extensions["decision_log"] = DecisionLog.from_setting(app.config["DECISION_LOG"])
     register_error_handlers(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -1,10 +1,16 @@
-"""One JSON error shape for every failure: {"error": {"code", "message", "field"?}}."""
+"""One JSON error shape for every failure: {"error": {"code", "message", "field"?}}.
+
+Error answers to decision calls (check, batch, actions, list, subjects) also carry
+`"allowed": false`, whatever went wrong (auth, validation, limits, internal
+errors), so a careless caller that only reads `allowed` still fails closed.
+No answer ever carries a stack trace.
+"""
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("authz.api")
@@ -26,8 +32,24 @@ class ApiError(Exception):
         return {"error": error, **self.extra}
 
 
+def is_decision_request() -> bool:
+    """Whether the current request is routed to a decision endpoint (declared with decision=True)."""
+    from flask import current_app
+    rule = request.url_rule
+    if rule is None:
+        return False
+    view = current_app.view_functions.get(rule.endpoint)
+    operation = getattr(view, "authz_operation", None)
+    return bool(operation is not None and operation.decision)
+
+
 def error_response(err: ApiError):
-    return jsonify(err.body()), err.status
+    body = err.body()
+    if is_decision_request():
+        body["allowed"] = False
+    from .metrics import count_error
+    count_error(err.status, err.code)
+    return jsonify(body), err.status
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -37,11 +59,17 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(ApiError(exc.code or 500, code, exc.description or exc.name))
+        status = exc.code or 500
+        code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+        if status == 413:
+            return error_response(ApiError(413, "body_too_large",
+                                           f"the request body exceeds {app.config['MAX_CONTENT_LENGTH']} bytes"))
+        if status == 400:
+            return error_response(ApiError(400, "malformed_request", "the request could not be parsed"))
+        return error_response(ApiError(status, code, exc.description or exc.name))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        log.exception("unhandled error")
+        log.exception("unhandled error (answered 500, nothing allowed)")
         return error_response(ApiError(500, "internal_error", "internal error; the request changed nothing",
-                                       extra={"allowed": False}))
+                                       extra={"allowed": False} if is_decision_request() else None))

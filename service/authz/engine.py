@@ -80,13 +80,48 @@ def _deny(reason: str, **details: Any) -> list[dict[str, Any]]:
     return [{"rule": "R20", "denied": reason, **details}]
 
 
+class DecisionCache:
+    """Decisions of one store revision; exact because every write bumps the revision.
+
+    A lookup first reads the current revision (one indexed query); entries of an
+    older revision are never served, they are dropped at once. Invitations are not
+    cached: they expire with time, not with a write.
+    """
+
+    UNCACHEABLE = ("invitation:",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.revision = -1
+        self.entries: dict[tuple[str, str, str], Decision] = {}
+
+    def get(self, revision: int, key: tuple[str, str, str]) -> Decision | None:
+        if revision != self.revision:
+            self.entries.clear()
+            self.revision = revision
+            return None
+        return self.entries.get(key)
+
+    def put(self, revision: int, key: tuple[str, str, str], decision: Decision) -> None:
+        if self.size <= 0 or revision != self.revision or decision.error:
+            return
+        if key[2].startswith(self.UNCACHEABLE):
+            return
+        if len(self.entries) >= self.size:
+            self.entries.clear()  # cheaper than LRU bookkeeping on the hot path; refills in one revision
+        self.entries[key] = decision
+
+
 class Engine:
     """The rules of policies/*.polar, loaded once per process."""
 
-    def __init__(self, policy_dir: Path = POLICY_DIR) -> None:
+    def __init__(self, policy_dir: Path = POLICY_DIR, cache_size: int | None = None) -> None:
         self.files = policy_files(policy_dir)
         self.oso = build_oso(self.files)
         self.policy_version = policy_version_of(self.files)
+        if cache_size is None:
+            cache_size = int(os.environ.get("AUTHZ_DECISION_CACHE_SIZE", "10000"))
+        self.cache = DecisionCache(cache_size)
 
     # -- loading facts -------------------------------------------------------
 
@@ -120,24 +155,35 @@ class Engine:
         revision = -1
         try:
             revision = current_revision()
-            user, subject, ref, denial = self._load(actor, resource)
-            if denial:
-                return Decision(False, denial, self.policy_version, revision)
-            if not isinstance(action, str) or not is_known(ref.type, action):
-                return Decision(False, _deny("unknown action", action=action, resource_type=ref.type),
-                                self.policy_version, revision)
-            reasons = []
-            for bindings in self._grants(user, action, subject):
-                reasons.append(bindings["why"])
-                if not explain:
-                    break
-            if reasons:
-                return Decision(True, reasons, self.policy_version, revision)
-            return Decision(False, _deny("no rule allows this", actor=actor, action=action, resource=resource),
-                            self.policy_version, revision)
+            key = (actor, action, resource)
+            if not explain:
+                cached = self.cache.get(revision, key)
+                if cached is not None:
+                    return cached
+            decision = self._decide(actor, action, resource, revision, explain)
+            if not explain:
+                self.cache.put(revision, key, decision)
+            return decision
         except Exception:
             log.exception("decision failed (denied): actor=%r action=%r resource=%r", actor, action, resource)
             return Decision(False, _deny("internal error while deciding"), self.policy_version, revision, error=True)
+
+    def _decide(self, actor: str, action: str, resource: str, revision: int, explain: bool) -> Decision:
+        user, subject, ref, denial = self._load(actor, resource)
+        if denial:
+            return Decision(False, denial, self.policy_version, revision)
+        if not isinstance(action, str) or not is_known(ref.type, action):
+            return Decision(False, _deny("unknown action", action=action, resource_type=ref.type),
+                            self.policy_version, revision)
+        reasons = []
+        for bindings in self._grants(user, action, subject):
+            reasons.append(bindings["why"])
+            if not explain:
+                break
+        if reasons:
+            return Decision(True, reasons, self.policy_version, revision)
+        return Decision(False, _deny("no rule allows this", actor=actor, action=action, resource=resource),
+                        self.policy_version, revision)
 
     def allowed_actions(self, actor: str, resource: str) -> list[str]:
         """The actions of the vocabulary that `actor` may take on `resource` (empty on any error)."""

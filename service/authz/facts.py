@@ -38,19 +38,39 @@ class Partnership:
     def grants_statistical(self, product_id: int) -> bool:
         return self.grants.get(product_id, (False, False))[1]
 
+    def as_term(self, product_id: int | None = None) -> dict[str, Any]:
+        """This partnership as a plain Polar dictionary: its fields are read without FFI round trips.
+
+        `granted` holds the rights the customer granted on `product_id` (limited access only);
+        an invitation's requested rights never reach here (R8).
+        """
+        technical, statistical = self.grants.get(product_id, (False, False)) if product_id else (False, False)
+        return {"id": self.id, "partner_id": self.partner_id, "customer_id": self.customer_id,
+                "active": self.active, "access": self.access, "payment_mode": self.payment_mode,
+                "granted": {"technical": technical, "statistical": statistical}}
+
 
 @dataclass(slots=True)
 class Organization:
     id: int
     is_partner: bool
-    # the active partnerships in which this organization is the customer
-    partnerships: list[Partnership] = field(default_factory=list)
+    # the active partnerships in which this organization is the customer, as Polar dictionaries
+    partnerships: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class Product:
     id: int
     organization: Organization
+
+    @property
+    def organization_id(self) -> int:
+        return self.organization.id
+
+    @property
+    def partnerships(self) -> list[dict[str, Any]]:
+        """The active partnerships of the owning customer, with the rights granted on this product."""
+        return self.organization.partnerships
 
 
 @dataclass(slots=True)
@@ -119,7 +139,7 @@ def _as_datetime(value: Any) -> dt.datetime:
     return InvitationRow.expires_at.python_value(value)
 
 
-def _active_partnerships(customer_id: int, product_id: int | None = None) -> list[Partnership]:
+def _active_partnerships(customer_id: int, product_id: int | None = None) -> list[dict[str, Any]]:
     found = {
         row[0]: Partnership(row[0], row[1], row[2], row[3], row[4], row[5])
         for row in _rows(
@@ -132,7 +152,7 @@ def _active_partnerships(customer_id: int, product_id: int | None = None) -> lis
                 "WHERE product_id = ?", (product_id,)):
             if pid in found:
                 found[pid].grants[product_id] = (bool(technical), bool(statistical))
-    return list(found.values())
+    return [p.as_term(product_id) for p in found.values()]
 
 
 def load_organization(org_id: int, *, product_id: int | None = None) -> Organization | None:

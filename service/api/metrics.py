@@ -1,0 +1,34 @@
+"""Prometheus metrics. Counters live in each process: under gunicorn every worker
+keeps its own (scrape per worker, or sum at the scraper); no multiprocess directory is used."""
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from service.authz.vocabulary import ACTIONS
+
+_KNOWN_ACTIONS = frozenset(a for actions in ACTIONS.values() for a in actions) | {"list", "subjects", "actions"}
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+DECISIONS = Counter("authz_decisions_total", "Decisions served, by action and outcome",
+                    ["action", "outcome"], registry=REGISTRY)
+DECISION_LATENCY = Histogram("authz_decision_latency_seconds", "Time to decide one request",
+                             ["endpoint"], registry=REGISTRY,
+                             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+ERRORS = Counter("authz_errors_total", "Error answers, by HTTP status and code", ["status", "code"],
+                 registry=REGISTRY)
+
+
+def count_decision(action: str, allowed: bool, error: bool = False) -> None:
+    outcome = "error" if error else ("allow" if allowed else "deny")
+    # actions come from callers: bound the label set to the vocabulary's words
+    label = action if action in _KNOWN_ACTIONS else "other"
+    DECISIONS.labels(action=label, outcome=outcome).inc()
+
+
+def count_error(status: int, code: str) -> None:
+    ERRORS.labels(status=str(status), code=code).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,226 @@
+"""Route declarations: one decorator gives a route its scope, its body model and its answer model.
+
+The same declarations validate requests and generate /openapi.json (OpenAPI 3.1,
+whose schema dialect is JSON Schema 2020-12, what pydantic v2 emits), so the
+spec cannot drift from what the handlers accept.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import Blueprint, Flask, Response, jsonify, request
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from .auth import PUBLIC, SCOPES, authenticate
+from .errors import ApiError
+from .schemas import ErrorAnswer
+
+# Errors every declared route may answer; routes add their own (404, 409) with `errors=`.
+COMMON_ERRORS = (400, 401, 403, 413, 422, 500)
+PUBLIC_ERRORS = (500,)
+
+# pydantic error types that mean "malformed" (wrong JSON type, missing field): 400; anything else is 422.
+_MALFORMED_TYPES = {
+    "missing", "model_type", "model_attributes_type", "dict_type", "list_type", "string_type", "int_type",
+    "bool_type", "float_type", "int_parsing", "bool_parsing", "float_parsing", "is_instance_of",
+    "string_unicode", "none_required", "int_from_float",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    scope: str
+    summary: str
+    body: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    decision: bool
+    errors: tuple[int, ...]
+    tag: str
+    content_type: str = "application/json"
+    description: str = ""
+    responses: tuple[tuple[int, type[BaseModel]], ...] = ()   # non-error statuses answered with another model
+
+
+def validation_error(exc: ValidationError) -> ApiError:
+    """The first pydantic error as our error shape, naming the field."""
+    first = exc.errors(include_url=False)[0]
+    loc = ".".join(str(part) for part in first.get("loc", ())) or None
+    status = 400 if first.get("type") in _MALFORMED_TYPES else 422
+    code = "malformed_field" if status == 400 else "invalid_field"
+    message = first.get("msg", "invalid value")
+    if first.get("type") == "too_long" and first.get("ctx", {}).get("max_length") is not None:
+        message = f"at most {first['ctx']['max_length']} items allowed ({message})"
+    return ApiError(status, code, message, field=loc)
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    """The request body validated by `model`: 413 if too large, 400 if malformed, 422 if invalid."""
+    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH, chunked or not
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        # lone surrogates ("\ud800") decode but cannot be stored or echoed as UTF-8
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError, UnicodeError):
+        raise ApiError(400, "malformed_json", "the body must be a JSON object (UTF-8)") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "malformed_json", "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def _render(result: Any, op: Operation) -> Response:
+    status = op.status
+    if isinstance(result, tuple):
+        result, status = result
+    if isinstance(result, Response):
+        return result
+    if op.response is not None and not isinstance(result, op.response):
+        result = op.response.model_validate(result)
+    payload = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    response = jsonify(payload)
+    response.status_code = status
+    return response
+
+
+def route(bp: Blueprint, rule: str, method: str = "POST", *, scope: str, summary: str,
+          body: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
+          status: int = 200, decision: bool = False, errors: tuple[int, ...] = (),
+          content_type: str = "application/json", description: str = "",
+          responses: dict[int, type[BaseModel]] | None = None) -> Callable:
+    """Declare a route. The handler receives `body=` (the validated model) when `body` is given,
+    plus the URL's path arguments, and returns a model, a dict, a (value, status) pair or a Response."""
+    if scope not in (*SCOPES, PUBLIC):
+        raise ValueError(f"unknown scope {scope!r}")
+    base = PUBLIC_ERRORS if scope == PUBLIC else COMMON_ERRORS
+    op = Operation(method.upper(), scope, summary, body, response, status, decision,
+                   tuple(sorted(set(base) | set(errors))), bp.name, content_type, description,
+                   tuple(sorted((responses or {}).items())))
+
+    def decorator(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def view(**kwargs: Any) -> Response:
+            if scope != PUBLIC:
+                authenticate(scope)
+            if body is not None:
+                kwargs["body"] = parse_body(body)
+            return _render(fn(**kwargs), op)
+
+        view.authz_scope = scope          # type: ignore[attr-defined]  (the URL-map test reads this)
+        view.authz_operation = op         # type: ignore[attr-defined]
+        bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[op.method])
+        return view
+
+    return decorator
+
+
+# -- OpenAPI ---------------------------------------------------------------------------------
+
+_PARAM = re.compile(r"<(?:(?P<conv>[a-z_]+)(?:\([^)]*\))?:)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)>")
+MAX_PATH_ID = 2**31 - 1
+
+
+def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
+    """A Flask rule as an OpenAPI path and its path parameters."""
+    params: list[dict[str, Any]] = []
+
+    def replace(match: re.Match) -> str:
+        conv, name = match.group("conv") or "string", match.group("name")
+        schema: dict[str, Any] = ({"type": "integer", "minimum": 1, "maximum": MAX_PATH_ID}
+                                  if conv == "int" else {"type": "string", "maxLength": 128})
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+        return "{" + name + "}"
+
+    return _PARAM.sub(replace, rule), params
+
+
+def operations(app: Flask) -> list[tuple[str, Operation, str]]:
+    """(rule, operation, endpoint) for every declared route of the app."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        op = getattr(app.view_functions.get(rule.endpoint), "authz_operation", None)
+        if op is not None:
+            found.append((rule.rule, op, rule.endpoint))
+    return sorted(found, key=lambda item: (item[0], item[1].method))
+
+
+def openapi_spec(app: Flask, *, title: str, version: str) -> dict[str, Any]:
+    ops = operations(app)
+    models: dict[tuple[type[BaseModel], str], None] = {(ErrorAnswer, "serialization"): None}
+    for _, op, _ in ops:
+        if op.body is not None:
+            models[(op.body, "validation")] = None
+        if op.response is not None:
+            models[(op.response, "serialization")] = None
+        for _, model in op.responses:
+            models[(model, "serialization")] = None
+    keys, defs = models_json_schema(list(models), ref_template="#/components/schemas/{model}")
+    schemas = defs.get("$defs", {})
+    error_ref = keys[(ErrorAnswer, "serialization")]
+    paths: dict[str, dict[str, Any]] = {}
+    for rule, op, endpoint in ops:
+        path, params = openapi_path(rule)
+        operation: dict[str, Any] = {
+            "operationId": endpoint.replace(".", "_"),
+            "summary": op.summary,
+            "tags": [op.tag],
+            "x-scope": op.scope,
+            "responses": {},
+        }
+        if op.description:
+            operation["description"] = op.description
+        if params:
+            operation["parameters"] = params
+        if op.scope != PUBLIC:
+            operation["security"] = [{"bearer": []}]
+        if op.body is not None:
+            operation["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": keys[(op.body, "validation")]}}}
+        ok: dict[str, Any] = {"description": "success"}
+        if op.response is not None:
+            ok["content"] = {op.content_type: {"schema": keys[(op.response, "serialization")]}}
+        elif op.content_type != "application/json":
+            ok["content"] = {op.content_type: {"schema": {"type": "string"}}}
+        operation["responses"][str(op.status)] = ok
+        for status in op.errors:
+            operation["responses"][str(status)] = {
+                "description": _ERROR_DESCRIPTIONS.get(status, "error"),
+                "content": {"application/json": {"schema": error_ref}}}
+        for status, model in op.responses:
+            operation["responses"][str(status)] = {
+                "description": _ERROR_DESCRIPTIONS.get(status, "answer"),
+                "content": {"application/json": {"schema": keys[(model, "serialization")]}}}
+        paths.setdefault(path, {})[op.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version,
+                 "description": "Policy-as-code authorization for the partner program. "
+                                "Errors: {\"error\": {code, message, field?}}; decision calls add allowed: false."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "an API key from `authz keys create`"}},
+        },
+    }
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "malformed request (not JSON, wrong types, missing fields)",
+    401: "missing, unknown or revoked API key",
+    403: "the API key lacks this operation's scope",
+    404: "unknown reference",
+    409: "state conflict (duplicate, stale revision, last legal representative)",
+    413: "body larger than 64 KiB",
+    422: "well-formed but invalid request",
+    500: "internal error; nothing allowed, nothing changed",
+    503: "not ready",
+}
