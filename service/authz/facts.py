@@ -140,19 +140,19 @@ def _as_datetime(value: Any) -> dt.datetime:
 
 
 def _active_partnerships(customer_id: int, product_id: int | None = None) -> list[dict[str, Any]]:
-    found = {
-        row[0]: Partnership(row[0], row[1], row[2], row[3], row[4], row[5])
-        for row in _rows(
-            "SELECT id, partner_id, customer_id, status, access, payment_mode FROM partnership "
-            "WHERE customer_id = ? AND status = 'active'", (customer_id,))
-    }
-    if product_id is not None and found:
-        for pid, technical, statistical in _rows(
-                "SELECT partnership_id, technical, statistical FROM partnership_product "
-                "WHERE product_id = ?", (product_id,)):
-            if pid in found:
-                found[pid].grants[product_id] = (bool(technical), bool(statistical))
-    return [p.as_term(product_id) for p in found.values()]
+    """The customer's active partnerships, with the rights granted on product_id (one query)."""
+    rows = _rows(
+        "SELECT ps.id, ps.partner_id, ps.customer_id, ps.status, ps.access, ps.payment_mode, "
+        "pp.technical, pp.statistical FROM partnership ps "
+        "LEFT JOIN partnership_product pp ON pp.partnership_id = ps.id AND pp.product_id = ? "
+        "WHERE ps.customer_id = ? AND ps.status = 'active'", (product_id or 0, customer_id))
+    found = []
+    for row in rows:
+        partnership = Partnership(*row[:6])
+        if product_id is not None and row[6] is not None:
+            partnership.grants[product_id] = (bool(row[6]), bool(row[7]))
+        found.append(partnership.as_term(product_id))
+    return found
 
 
 def load_organization(org_id: int, *, product_id: int | None = None) -> Organization | None:
@@ -163,11 +163,12 @@ def load_organization(org_id: int, *, product_id: int | None = None) -> Organiza
 
 
 def load_product(product_id: int) -> Product | None:
-    rows = _rows("SELECT organization_id FROM product WHERE id = ?", (product_id,))
+    rows = _rows("SELECT o.id, o.is_partner FROM product p JOIN organization o ON o.id = p.organization_id "
+                 "WHERE p.id = ?", (product_id,))
     if not rows:
         return None
-    org = load_organization(rows[0][0], product_id=product_id)
-    return Product(product_id, org) if org else None
+    org_id, is_partner = rows[0]
+    return Product(product_id, Organization(org_id, bool(is_partner), _active_partnerships(org_id, product_id)))
 
 
 def load_invoice(invoice_id: int) -> Invoice | None:

@@ -1,0 +1,147 @@
+"""Listing: the ids of one resource type that a user may act on, computed in SQL.
+
+Why hand-written SQL and not oso data filtering: the policy reaches customers
+through a list of partnerships, a role lookup and assignment membership
+(`p in customer.partnerships and reaches(user, p, _)`); oso 0.27's data
+filtering cannot express two chained "many" hops nor method calls, and builds
+one OR branch per list element (see DESIGN.md, engine notes). So each query
+below mirrors one set of grant clauses of policies/*.polar, clause by clause,
+with the R-number of the clause it mirrors. tests/test_api_list.py proves, on
+every actor x action x resource of the demo and fixture worlds, that a resource
+is listed exactly when decide() allows it: a change to the policy that is not
+mirrored here fails that test.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from service.store.db import database
+from service.store.models import Invitation, utcnow
+
+from .vocabulary import is_known
+
+LR_ADMIN = "('legal_representative', 'administrator')"
+LR_ONLY = "('legal_representative')"
+
+# role of :user in organization `org_col`
+def _role(org_col: str, roles: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM membership m WHERE m.user_id = :user AND m.organization_id = {org_col} "
+            f"AND m.role IN {roles})")
+
+
+# R12/R13 `reaches(user, p, _)`: p active and the user is LR/admin of the partner, or an assigned collaborator.
+_REACHES = (
+    "p.status = 'active' AND EXISTS (SELECT 1 FROM membership pm WHERE pm.user_id = :user "
+    "AND pm.organization_id = p.partner_id AND (pm.role IN " + LR_ADMIN + " OR (pm.role = 'collaborator' "
+    "AND EXISTS (SELECT 1 FROM assignment a WHERE a.user_id = :user AND a.partner_id = p.partner_id "
+    "AND a.customer_id = p.customer_id))))"
+)
+
+_ORG_R1 = _role("o.id", LR_ADMIN)                                        # R1
+_ORG_LR = _role("o.id", LR_ONLY)
+# R1 + R2: view_billing of organization `org_col`
+def _view_billing(org_col: str) -> str:
+    return (f"({_role(org_col, LR_ADMIN)} OR EXISTS (SELECT 1 FROM membership mb WHERE mb.user_id = :user "
+            f"AND mb.organization_id = {org_col} AND mb.role = 'collaborator' AND mb.billing))")
+
+
+ORGANIZATION: dict[str, str] = {
+    "manage_users": _ORG_R1,                                              # R1
+    "manage_products": _ORG_R1,                                           # R1
+    "view_billing": _view_billing("o.id"),                                # R1, R2
+    "appoint_legal_representative": _ORG_LR,                             # R3
+    "add_customer": f"o.is_partner AND {_ORG_LR}",                       # R4
+    "invite_partner": _ORG_LR,                                            # R5
+    "assign_collaborators": f"o.is_partner AND {_ORG_R1}",               # R13
+    "export_customers": f"o.is_partner AND {_ORG_R1}",                   # R17
+    # R1 (own account) or R12/R13 (reached through an active partnership)
+    "access_account": f"({_ORG_R1} OR EXISTS (SELECT 1 FROM partnership p WHERE p.customer_id = o.id "
+                      f"AND {_REACHES}))",
+}
+
+_PRODUCT_OWN = (
+    f"({_role('x.organization_id', LR_ADMIN)} "                                                   # R1
+    "OR EXISTS (SELECT 1 FROM membership m2 WHERE m2.user_id = :user AND m2.organization_id = x.organization_id "
+    "AND m2.role IN ('collaborator', 'external') AND EXISTS (SELECT 1 FROM product_authorization pa "
+    "WHERE pa.user_id = :user AND pa.product_id = x.id))"                                          # R2
+    f" OR EXISTS (SELECT 1 FROM partnership p WHERE p.customer_id = x.organization_id AND p.access = 'full' "
+    f"AND {_REACHES})"                                                                            # R14
+)
+
+
+def _product_limited(right: str) -> str:
+    # R15: a limited partnership granting this product with the right, reached by the user
+    return (f" OR EXISTS (SELECT 1 FROM partnership p JOIN partnership_product pp ON pp.partnership_id = p.id "
+            f"WHERE p.customer_id = x.organization_id AND p.access = 'limited' AND pp.product_id = x.id "
+            f"AND pp.{right} AND {_REACHES}))")
+
+
+PRODUCT: dict[str, str] = {
+    "manage_product": _PRODUCT_OWN + _product_limited("technical"),
+    "view_statistics": _PRODUCT_OWN + _product_limited("statistical"),
+}
+
+INVOICE: dict[str, str] = {
+    "view_invoice": _view_billing("x.organization_id"),                  # R16 (via R1, R2)
+}
+
+_INVITED_ORG = "(CASE WHEN x.inviting_side = 'partner' THEN x.customer_id ELSE x.partner_id END)"
+_INVITING_ORG = "(CASE WHEN x.inviting_side = 'partner' THEN x.partner_id ELSE x.customer_id END)"
+_OPEN = "x.status = 'pending' AND x.expires_at > :now"
+INVITATION: dict[str, str] = {
+    "accept": f"{_OPEN} AND {_role(_INVITED_ORG, LR_ONLY)}",     # R7
+    "refuse": f"{_OPEN} AND {_role(_INVITED_ORG, LR_ONLY)}",     # R7
+    "resend": f"{_OPEN} AND {_role(_INVITING_ORG, LR_ONLY)}",    # R9
+    "cancel": f"{_OPEN} AND {_role(_INVITING_ORG, LR_ONLY)}",    # R9
+}
+
+PARTNERSHIP: dict[str, str] = {
+    # R10 (partner side, while active) or R1 (customer side, always)
+    "review": f"((x.status = 'active' AND {_role('x.partner_id', LR_ADMIN)}) OR {_role('x.customer_id', LR_ADMIN)})",
+    "change_access": f"x.status = 'active' AND {_role('x.customer_id', LR_ONLY)}",        # R18
+    "change_payment_mode": f"x.status = 'active' AND {_role('x.customer_id', LR_ONLY)}",  # R18
+    "end": (f"x.status = 'active' AND ({_role('x.partner_id', LR_ONLY)} "                # R19
+            f"OR {_role('x.customer_id', LR_ONLY)})"),
+}
+
+# resource type -> (table, alias, conditions by action)
+TABLES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "organization": ("organization", "o", ORGANIZATION),
+    "product": ("product", "x", PRODUCT),
+    "invoice": ("invoice", "x", INVOICE),
+    "invitation": ("invitation", "x", INVITATION),
+    "partnership": ("partnership", "x", PARTNERSHIP),
+}
+
+_NAMED = re.compile(r":(user|now|after|limit)\b")
+
+
+def _execute(sql: str, values: dict[str, Any]) -> list[tuple]:
+    """Run `sql` with :name parameters, in the driver's positional style."""
+    params: list[Any] = []
+    placeholder = database.obj.param
+
+    def bind(match: re.Match) -> str:
+        params.append(values[match.group(1)])
+        return placeholder
+
+    return database.execute_sql(_NAMED.sub(bind, sql), params).fetchall()
+
+
+def list_ids(user_id: int, action: str, resource_type: str, *, after: int = 0, limit: int = 100) -> list[int]:
+    """Ids (ascending, greater than `after`, at most `limit`) of `resource_type` rows `user_id` may `action`.
+
+    An unknown type or action lists nothing (R20), like decide() denies it.
+    """
+    if resource_type not in TABLES or not is_known(resource_type, action):
+        return []
+    table, alias, conditions = TABLES[resource_type]
+    condition = conditions.get(action)
+    if condition is None:  # an action the vocabulary knows but no listing mirrors: fail closed
+        return []
+    sql = (f"SELECT {alias}.id FROM {table} {alias} WHERE {alias}.id > :after AND ({condition}) "
+           f"ORDER BY {alias}.id LIMIT :limit")
+    now = Invitation.expires_at.db_value(utcnow())
+    rows = _execute(sql, {"user": user_id, "now": now, "after": after, "limit": limit})
+    return [int(row[0]) for row in rows]

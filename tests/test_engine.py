@@ -1,0 +1,124 @@
+"""Engine tests: strict policy loading, fail-closed decisions, query budget, exact cache."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from service.authz import Engine, PolicyError
+from service.authz.engine import POLICY_DIR
+from service.store import bump_revision, database
+from service.store import models as m
+
+# Queries one decision may issue (revision, resource, partnerships, user, assignments,
+# product authorization); a cached decision reads only the revision.
+QUERY_BUDGET = {"organization": 5, "product": 6, "invoice": 3, "invitation": 3, "partnership": 3}
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __enter__(self) -> "QueryCounter":
+        db = database.obj
+        self._original = db.execute_sql
+
+        def counting(sql, params=None, *args, **kwargs):
+            self.count += 1
+            return self._original(sql, params, *args, **kwargs)
+
+        db.execute_sql = counting
+        return self
+
+    def __exit__(self, *exc) -> None:
+        database.obj.execute_sql = self._original
+
+
+@pytest.fixture
+def fresh_engine() -> Engine:
+    return Engine(cache_size=0)
+
+
+def test_the_policy_loads_strictly_and_has_a_version(fresh_engine: Engine) -> None:
+    assert len(fresh_engine.policy_version) == 16
+    assert {p.name for p in fresh_engine.files} >= {"main.polar", "products.polar", "customers.polar"}
+
+
+def _copy_policy(tmp_path: Path) -> Path:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    for path in POLICY_DIR.glob("*.polar"):
+        (folder / path.name).write_text(path.read_text())
+    return folder
+
+
+def test_a_syntax_error_refuses_to_load(tmp_path: Path) -> None:
+    folder = _copy_policy(tmp_path)
+    (folder / "broken.polar").write_text("grant(user: User, \"x\", org: Organization, why) if and;\n")
+    with pytest.raises(PolicyError):
+        Engine(folder)
+
+
+def test_a_policy_without_allow_is_refused_because_oso_only_warns(tmp_path: Path) -> None:
+    folder = _copy_policy(tmp_path)
+    text = (folder / "main.polar").read_text()
+    (folder / "main.polar").write_text(text.replace("allow(actor, action, resource) if", "permit(actor, action, resource) if"))
+    with pytest.raises(PolicyError, match="warning"):
+        Engine(folder)
+
+
+@pytest.mark.parametrize("key, action, resource_key", [
+    ("bernd", "access_account", "baeckerei"),
+    ("carla", "manage_product", "anwalt_web"),
+    ("carla", "view_invoice", "webwerk_invoice_metzgerei"),
+    ("flora", "accept", "webwerk_blumen_invite"),
+    ("alma", "end", "webwerk_anwalt"),
+])
+def test_a_decision_stays_within_its_query_budget(demo: dict[str, str], fresh_engine: Engine,
+                                                  key: str, action: str, resource_key: str) -> None:
+    resource = demo[resource_key]
+    with QueryCounter() as counter:
+        decision = fresh_engine.decide(demo[key], action, resource)
+    assert decision.allowed
+    assert counter.count <= QUERY_BUDGET[resource.split(":")[0]], counter.count
+
+
+def test_a_cached_decision_reads_only_the_revision(demo: dict[str, str]) -> None:
+    engine = Engine(cache_size=100)
+    engine.decide(demo["bernd"], "access_account", demo["baeckerei"])
+    with QueryCounter() as counter:
+        assert engine.decide(demo["bernd"], "access_account", demo["baeckerei"]).allowed
+    assert counter.count == 1
+
+
+def test_the_cache_never_serves_a_decision_older_than_the_last_write(demo: dict[str, str]) -> None:
+    engine = Engine(cache_size=100)
+    bernd, baeckerei = demo["bernd"], demo["baeckerei"]
+    assert engine.decide(bernd, "access_account", baeckerei).allowed
+    with database.atomic():
+        m.Partnership.update(status="ended").where(m.Partnership.id == int(demo["webwerk_baeckerei"].split(":")[1])).execute()
+        bump_revision()
+    assert not engine.decide(bernd, "access_account", baeckerei).allowed
+
+
+def test_an_error_while_deciding_is_a_logged_deny(demo: dict[str, str], fresh_engine: Engine,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("store went away")
+
+    monkeypatch.setattr("service.authz.facts.load_user", explode)
+    decision = fresh_engine.decide(demo["anna"], "add_customer", demo["webwerk"])
+    assert decision.allowed is False and decision.error is True
+    assert "decision failed" in caplog.text
+
+
+def test_allowed_actions_lists_exactly_what_decide_allows(demo: dict[str, str], fresh_engine: Engine) -> None:
+    from service.authz.vocabulary import actions_for
+    for actor_key in ("anna", "bernd", "carla", "dirk", "erik", "berta"):
+        for resource_key in ("webwerk", "baeckerei", "anwalt_web", "webwerk_anwalt"):
+            actor, resource = demo[actor_key], demo[resource_key]
+            expected = [a for a in actions_for(resource.split(":")[0])
+                        if fresh_engine.decide(actor, a, resource).allowed]
+            assert fresh_engine.allowed_actions(actor, resource) == expected
