@@ -1,5 +1,6 @@
 # The two commands: `make run` and `make test`. Both set up .venv themselves.
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+# the first interpreter that actually runs (a pyenv shim can exist for a version it cannot run)
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do $$p -c '' 2>/dev/null && command -v $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

@@ -93,6 +93,21 @@ def validate(policies: Path | None) -> None:
         click.echo(f"  {path.name}")
 
 
+@main.command("test")
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+def test_tables(path: Path | None) -> None:
+    """Run the policy decision tables in PATH (default tests/policy/) on a temporary SQLite store; exit 1 on any failure."""
+    from service.authz import get_engine
+    from service.authz.tables import DEFAULT_TABLE_DIR, TableError, load_tables, report, run_in_temporary_sqlite
+    try:
+        tables = load_tables(path or DEFAULT_TABLE_DIR)
+    except (TableError, WorldError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    results = run_in_temporary_sqlite(tables, get_engine())
+    whole_suite = path is None or path.is_dir()  # coverage gaps mean something only for a whole suite
+    sys.exit(0 if report(results, tables, click.echo, coverage=whole_suite) else 1)
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, envvar="PORT")
@@ -105,8 +120,24 @@ def serve(host: str, port: int, workers: int) -> None:
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     args = [gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers),
             "--access-logfile", "-", "service.wsgi:app"]
+    # A fresh development key at each start: keys are stored hashed, so an old one cannot be shown again.
+    from service.api.auth import create_key
+    _open_store()
+    init_schema()
+    from service.store.models import ApiKey, utcnow
+    ApiKey.update(revoked_at=utcnow()).where((ApiKey.name == "dev") & ApiKey.revoked_at.is_null()).execute()
+    _row, dev_key = create_key("dev", "check")
+    _wrow, dev_write_key = create_key("dev", "write")
+    click.echo(f"development keys (name 'dev'; revoke with `authz keys revoke`):\n"
+               f"  check: {dev_key}\n  write: {dev_write_key}", err=True)
     click.echo(f"serving on http://{host}:{port} with {workers} workers", err=True)
     os.execv(gunicorn, args)
+
+
+from service.cli_keys import keys as _keys  # noqa: E402  (keys commands live in their own module)
+main.add_command(_keys)
+from service.cli_workflows import COMMANDS as _workflow_commands  # noqa: E402
+for _command in _workflow_commands: main.add_command(_command)  # partnership show, invitations pending
 
 
 if __name__ == "__main__":

@@ -122,3 +122,19 @@ def test_allowed_actions_lists_exactly_what_decide_allows(demo: dict[str, str], 
             expected = [a for a in actions_for(resource.split(":")[0])
                         if fresh_engine.decide(actor, a, resource).allowed]
             assert fresh_engine.allowed_actions(actor, resource) == expected
+
+
+def test_the_cache_never_serves_a_decision_from_another_store(store_url: str, tmp_path) -> None:
+    """Two fresh stores both reach revision 1; a shared engine must not mix them up."""
+    from conftest import DEMO_WORLD
+    from service.store import init_schema, open_database
+    from service.store.world import load_world, read_world_file
+
+    engine = Engine(cache_size=100)
+    refs = load_world(read_world_file(DEMO_WORLD))
+    assert engine.decide(refs["anna"], "manage_users", refs["webwerk"]).allowed
+    open_database(f"sqlite:///{tmp_path / 'other.db'}")
+    init_schema()
+    other = load_world({"organizations": [{"key": "solo"}], "users": [{"key": "nobody"}]})
+    assert other["nobody"] == refs["anna"] and other["solo"] == refs["webwerk"]
+    assert not engine.decide(refs["anna"], "manage_users", refs["webwerk"]).allowed

@@ -24,19 +24,19 @@ from flask import Flask
 from service.authz import Engine
 from service.store import database, open_database
 
-from . import decisions, docs, facts, ops
+from . import decisions, docs, facts, ops, workflows
 from .errors import ApiError, register_error_handlers
 
 __all__ = ["ApiError", "BLUEPRINTS", "MAX_BODY_BYTES", "create_app"]
 
 MAX_BODY_BYTES = 64 * 1024
 
-BLUEPRINTS = [ops.bp, docs.bp, decisions.bp, facts.bp]
+BLUEPRINTS = [ops.bp, docs.bp, decisions.bp, facts.bp, workflows.bp]
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: bind the store, load the policy once, register blueprints."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no static route: every route is declared
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, DATABASE_URL=None, DECISION_LOG=None)
     app.config.update(config or {})
     open_database(app.config["DATABASE_URL"])

@@ -35,12 +35,15 @@ class ApiError(Exception):
 def is_decision_request() -> bool:
     """Whether the current request is routed to a decision endpoint (declared with decision=True)."""
     from flask import current_app
-    rule = request.url_rule
-    if rule is None:
-        return False
-    view = current_app.view_functions.get(rule.endpoint)
-    operation = getattr(view, "authz_operation", None)
-    return bool(operation is not None and operation.decision)
+    def decision(endpoint: str) -> bool:
+        operation = getattr(current_app.view_functions.get(endpoint), "authz_operation", None)
+        return bool(operation is not None and operation.decision)
+
+    if request.url_rule is not None:
+        return decision(request.url_rule.endpoint)
+    # no rule matched (e.g. 405): decision routes have no path arguments, so compare paths
+    path = request.path.rstrip("/") or "/"
+    return any(rule.rule == path and decision(rule.endpoint) for rule in current_app.url_map.iter_rules())
 
 
 def error_response(err: ApiError):

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from oso import Oso, Variable
 
-from service.store.schema import current_revision
+from service.store.schema import revision_stamp
 
 from . import facts
 from .refs import Ref, RefError, parse_ref
@@ -83,6 +83,9 @@ def _deny(reason: str, **details: Any) -> list[dict[str, Any]]:
 class DecisionCache:
     """Decisions of one store revision; exact because every write bumps the revision.
 
+    Keyed by the store's (epoch, revision) stamp, so a recreated or another store
+    never sees this store's decisions.
+
     A lookup first reads the current revision (one indexed query); entries of an
     older revision are never served, they are dropped at once. Invitations are not
     cached: they expire with time, not with a write.
@@ -92,18 +95,18 @@ class DecisionCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.revision = -1
+        self.stamp: tuple[str, int] = ("", -1)
         self.entries: dict[tuple[str, str, str], Decision] = {}
 
-    def get(self, revision: int, key: tuple[str, str, str]) -> Decision | None:
-        if revision != self.revision:
+    def get(self, stamp: tuple[str, int], key: tuple[str, str, str]) -> Decision | None:
+        if stamp != self.stamp:
             self.entries.clear()
-            self.revision = revision
+            self.stamp = stamp
             return None
         return self.entries.get(key)
 
-    def put(self, revision: int, key: tuple[str, str, str], decision: Decision) -> None:
-        if self.size <= 0 or revision != self.revision or decision.error:
+    def put(self, stamp: tuple[str, int], key: tuple[str, str, str], decision: Decision) -> None:
+        if self.size <= 0 or stamp != self.stamp or decision.error:
             return
         if key[2].startswith(self.UNCACHEABLE):
             return
@@ -154,15 +157,16 @@ class Engine:
         """May `actor` take `action` on `resource`? Denies on anything unknown or any error."""
         revision = -1
         try:
-            revision = current_revision()
+            stamp = revision_stamp()
+            revision = stamp[1]
             key = (actor, action, resource)
             if not explain:
-                cached = self.cache.get(revision, key)
+                cached = self.cache.get(stamp, key)
                 if cached is not None:
                     return cached
             decision = self._decide(actor, action, resource, revision, explain)
             if not explain:
-                self.cache.put(revision, key, decision)
+                self.cache.put(stamp, key, decision)
             return decision
         except Exception:
             log.exception("decision failed (denied): actor=%r action=%r resource=%r", actor, action, resource)

@@ -23,6 +23,7 @@ expectations: it encodes no rule of its own.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -214,7 +215,11 @@ def load_table_world(table: Table) -> dict[str, str]:
 
 
 def check_row(engine: Any, row: Row, refs: dict[str, str]) -> RowResult:
-    """Ask the engine one row's question; the reasons are kept to explain a failure."""
+    """Ask the engine one row's question; the reasons are kept to explain a failure.
+
+    explain=True also bypasses the engine's decision cache, which is keyed by store
+    revision only: two fresh stores (one per world) both sit at revision 1.
+    """
     try:
         actor, resource = resolve_ref(row.actor, refs), resolve_ref(row.resource, refs)
     except TableError as exc:
@@ -273,3 +278,49 @@ def format_summary(summaries: list[RuleSummary]) -> list[str]:
     lines.append(f"{'total':<6}{total:>6}{sum(s.allow_rows for s in summaries):>7}"
                  f"{sum(s.deny_rows for s in summaries):>6}{sum(s.passed for s in summaries):>8}")
     return lines
+
+
+# -- running from the command line ----------------------------------------------------
+
+DEFAULT_TABLE_DIR = Path(__file__).resolve().parents[2] / "tests" / "policy"
+
+
+def run_in_temporary_sqlite(tables: list[Table], engine: Any) -> list[RowResult]:
+    """Evaluate tables against throw-away SQLite files (one per world), never the configured store."""
+    import tempfile
+
+    from service.store import database, init_schema, open_database
+
+    with tempfile.TemporaryDirectory(prefix="authz-tables-") as tmp:
+        counter = itertools.count()
+
+        def fresh_store() -> None:
+            if database.obj is not None and not database.is_closed():
+                database.close()
+            open_database(f"sqlite:///{Path(tmp) / f'world-{next(counter)}.db'}")
+            init_schema()
+
+        try:
+            return run_tables(tables, engine, fresh_store)
+        finally:
+            if database.obj is not None and not database.is_closed():
+                database.close()
+
+
+def report(results: list[RowResult], tables: list[Table], echo: Callable[[str], None], *,
+           coverage: bool = True) -> bool:
+    """Print every failure, then the per-rule table (and coverage gaps); True when every row passed."""
+    failures = [r for r in results if not r.passed]
+    for failure in failures:
+        echo(f"FAIL {failure.describe()}")
+    if failures:
+        echo("")
+    for line in format_summary(summarize(results)):
+        echo(line)
+    gaps = coverage_gaps(tables) if coverage else []
+    if gaps:
+        echo("coverage (fewer than %d allow/deny rows): %s" % (MIN_ROWS_PER_OUTCOME, "; ".join(gaps)))
+    files = len(tables)
+    echo(f"{len(results) - len(failures)} of {len(results)} rows passed in {files} table file(s)"
+         + (f"; {len(failures)} FAILED" if failures else ""))
+    return not failures

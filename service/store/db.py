@@ -46,7 +46,8 @@ def make_database(url: str) -> peewee.Database:
         path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ":memory:"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return ImmediateSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        # lock_type here too: atomic() through the DatabaseProxy bypasses the override above
+        return ImmediateSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, lock_type="IMMEDIATE")
     if parsed.scheme in ("postgres", "postgresql"):
         return peewee.PostgresqlDatabase(
             unquote(parsed.path.lstrip("/")),

@@ -37,10 +37,15 @@ class BaseModel(pw.Model):
 
 
 class StoreRevision(BaseModel):
-    """A single row counting committed writes; bumped in every write transaction."""
+    """A single row counting committed writes; bumped in every write transaction.
+
+    `epoch` is random per store, so (epoch, value) never repeats even when a store
+    is recreated and its counter starts again at zero.
+    """
 
     id = pw.IntegerField(primary_key=True)
     value = pw.BigIntegerField(default=0)
+    epoch = pw.CharField(max_length=32)
 
 
 class SchemaVersion(BaseModel):

@@ -1,6 +1,8 @@
 """Creating the schema idempotently and the store revision counter."""
 from __future__ import annotations
 
+import uuid
+
 import peewee as pw
 
 from .db import database
@@ -14,7 +16,7 @@ def init_schema() -> None:
     """Create every table and index that is missing; safe to run again."""
     with database.atomic():
         database.create_tables(MODELS, safe=True)
-        StoreRevision.insert(id=1, value=0).on_conflict_ignore().execute()
+        StoreRevision.insert(id=1, value=0, epoch=uuid.uuid4().hex).on_conflict_ignore().execute()
         SchemaVersion.insert(id=1, version=SCHEMA_VERSION).on_conflict(
             conflict_target=[SchemaVersion.id], update={SchemaVersion.version: SCHEMA_VERSION}
         ).execute()
@@ -35,9 +37,14 @@ def bump_revision() -> int:
 
 
 def current_revision() -> int:
-    cursor = database.execute_sql("SELECT value FROM store_revision WHERE id = 1")
+    return revision_stamp()[1]
+
+
+def revision_stamp() -> tuple[str, int]:
+    """(store epoch, revision): identifies the state of this very store."""
+    cursor = database.execute_sql("SELECT epoch, value FROM store_revision WHERE id = 1")
     row = cursor.fetchone()
-    return int(row[0]) if row else 0
+    return (row[0], int(row[1])) if row else ("", 0)
 
 
 def drop_everything() -> None:

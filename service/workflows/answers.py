@@ -1,10 +1,13 @@
 """Answering an invitation (R7, R8, R9, R11): accept, possibly with a different grant, or refuse.
 
-Race safety: the answer claims the invitation with a conditional
-`UPDATE invitation SET status=... WHERE id=? AND status='pending'` inside the
-step's transaction and goes on only if it changed exactly one row. Of several
+Race safety: on PostgreSQL the answer first locks the invitation row (SELECT ...
+FOR UPDATE), so a concurrent answer waits, then sees it answered (409) and the
+policy never decides on a state that changes under it (a 403 instead of a 409);
+SQLite serialises writers with BEGIN IMMEDIATE. The answer then claims the
+invitation with a conditional `UPDATE invitation SET status=... WHERE id=? AND
+status='pending'` and goes on only if it changed exactly one row. Of several
 concurrent answers exactly one wins; the others roll back and get 409. The
-partial unique index on active partnerships (R11) is the second line of defence.
+partial unique index on active partnerships (R11) is the last line of defence.
 """
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ def accept_invitation(acting_user: str, invitation: str, granted: Any = None, *,
     now = now or m.utcnow()
     try:
         with database.atomic():
-            inv = load(m.Invitation, inv_id, "invitation", "invitation")
+            inv = load(m.Invitation, inv_id, "invitation", "invitation", for_update=True)
             ensure_pending(inv)
             if not is_expired(inv, now):
                 return _accept(inv, acting_user, actor_id, granted, engine, now)
@@ -96,7 +99,7 @@ def refuse_invitation(acting_user: str, invitation: str, *, engine: Engine | Non
     inv_id = ref_id(invitation, "invitation", "invitation")
     now = now or m.utcnow()
     with database.atomic():
-        inv = load(m.Invitation, inv_id, "invitation", "invitation")
+        inv = load(m.Invitation, inv_id, "invitation", "invitation", for_update=True)
         ensure_pending(inv)
         if not is_expired(inv, now):
             authorize(acting_user, "refuse", f"invitation:{inv_id}", engine)

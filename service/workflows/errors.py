@@ -20,7 +20,7 @@ class WorkflowError(Exception):
 class Malformed(WorkflowError):
     """Input that is not even well formed (a reference that is not type:id): 400."""
 
-    status, code = 400, "malformed"
+    status, code = 400, "malformed_field"
 
 
 class NotFound(WorkflowError):
@@ -48,4 +48,4 @@ class Conflict(WorkflowError):
 class Invalid(WorkflowError):
     """Well-formed but invalid input (a product of another organization, ...): 422."""
 
-    status, code = 422, "invalid"
+    status, code = 422, "invalid_field"

@@ -38,8 +38,14 @@ def review_partnership(acting_user: str, partnership: str, *, engine: Engine | N
     """The granted access and payment mode beside what was requested (R10; R1 for the customer)."""
     ref_id(acting_user, "user", "acting_user")
     p_id = ref_id(partnership, "partnership", "partnership")
-    p = load(m.Partnership, p_id, "partnership", "partnership")
+    load(m.Partnership, p_id, "partnership", "partnership")
     authorize(acting_user, "review", f"partnership:{p_id}", engine)
+    return describe_partnership(f"partnership:{p_id}")
+
+
+def describe_partnership(partnership: str) -> dict[str, Any]:
+    """Grant beside request, unauthorized: for review_partnership() and the operator's CLI only."""
+    p = load(m.Partnership, ref_id(partnership, "partnership", "partnership"), "partnership", "partnership")
     origin = _origin(p)
     requested = requested_access(origin) if origin is not None else None
     granted = granted_access(p)

@@ -1,0 +1,326 @@
+"""Facts: create, read, update and delete the store's entities (scope `write` for changes and reads).
+
+Request shapes are fixed by DESIGN.md ("Request shapes"). Every create answers
+201 `{"id": "type:id", ..., "revision": n}`; every write runs in one transaction
+that bumps the store revision and answers it. Unknown references: 404 naming
+the field; duplicates: 409. R3: the last legal representative of an
+organization can be neither removed nor demoted (409).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Callable, Literal
+
+import peewee as pw
+from flask import Blueprint
+from pydantic import Field, StringConstraints
+
+from service.authz import parse_ref
+from service.store import bump_revision, current_revision, database, is_postgres
+from service.store import models as m
+
+from .auth import WRITE
+from .errors import ApiError
+from .registry import route
+from .schemas import Answer, Email, OrgRef, ProductRef, Request, Text, UserRef
+
+bp = Blueprint("facts", __name__, url_prefix="/v1")
+
+Role = Literal["legal_representative", "administrator", "collaborator", "external"]
+Category = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+MAX_DB_ID = 2**63 - 1
+LEGAL_REPRESENTATIVE = "legal_representative"
+
+
+# -- request and answer models ---------------------------------------------------------------
+
+class OrganizationCreate(Request):
+    name: Text
+    partner: bool = False
+
+
+class OrganizationUpdate(Request):
+    name: Text | None = None
+    partner: bool | None = None
+
+
+class OrganizationAnswer(Answer):
+    id: str
+    name: str
+    partner: bool
+    revision: int
+
+
+class UserCreate(Request):
+    email: Email
+    name: Text
+
+
+class UserUpdate(Request):
+    email: Email | None = None
+    name: Text | None = None
+
+
+class UserAnswer(Answer):
+    id: str
+    email: str
+    name: str
+    revision: int
+
+
+class MembershipCreate(Request):
+    user: UserRef
+    organization: OrgRef
+    role: Role
+    billing: bool = False
+
+
+class MembershipUpdate(Request):
+    role: Role | None = None
+    billing: bool | None = None
+
+
+class MembershipAnswer(Answer):
+    id: str
+    user: str
+    organization: str
+    role: str
+    billing: bool
+    revision: int
+
+
+class ProductCreate(Request):
+    organization: OrgRef
+    category: Category
+    name: Text
+
+
+class ProductUpdate(Request):
+    category: Category | None = None
+    name: Text | None = None
+
+
+class ProductAnswer(Answer):
+    id: str
+    organization: str
+    category: str
+    name: str
+    revision: int
+
+
+class ProductAuthorizationCreate(Request):
+    user: UserRef
+    product: ProductRef
+
+
+class ProductAuthorizationAnswer(Answer):
+    id: str
+    user: str
+    product: str
+    revision: int
+
+
+class AssignmentCreate(Request):
+    partner: OrgRef
+    user: UserRef
+    customer: OrgRef
+
+
+class AssignmentAnswer(Answer):
+    id: str
+    partner: str
+    user: str
+    customer: str
+    revision: int
+
+
+class InvoiceCreate(Request):
+    organization: OrgRef
+
+
+class InvoiceAnswer(Answer):
+    id: str
+    organization: str
+    revision: int
+
+
+class Deleted(Answer):
+    id: str
+    deleted: bool
+    revision: int
+
+
+# -- the generic CRUD ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Kind:
+    """One fact type: its table, its shapes and how its rows become answers."""
+
+    name: str                                   # reference type, e.g. "membership"
+    path: str                                   # URL segment, e.g. "memberships"
+    model: type[m.BaseModel]
+    create: type[Request]
+    answer: type[Answer]
+    to_answer: Callable[[Any], dict[str, Any]]
+    update: type[Request] | None = None
+    # body field -> (reference type, model) for fields naming other facts
+    refs: dict[str, tuple[str, type[m.BaseModel]]] = field(default_factory=dict)
+    # body field -> column, where they differ
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+def _ref(kind: str, row_id: int) -> str:
+    return f"{kind}:{row_id}"
+
+
+def _get(model: type[m.BaseModel], row_id: int, kind: str, field_name: str | None = None) -> Any:
+    row = model.get_or_none(model.id == row_id) if 0 < row_id <= MAX_DB_ID else None
+    if row is None:
+        raise ApiError(404, "not_found", f"no {kind} {row_id}", field=field_name)
+    return row
+
+
+def _resolve(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
+    """Body values as column values: references checked to exist (404 naming the field)."""
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in kind.refs:
+            ref_type, model = kind.refs[name]
+            ref = parse_ref(value, expected=ref_type)
+            value = _get(model, ref.id, ref_type, name).id
+        values[kind.columns.get(name, name)] = value
+    return values
+
+
+def _write(fn: Callable[[], Any]) -> tuple[Any, int]:
+    """Run fn in one transaction that bumps the revision; duplicates and dangling rows answer 409."""
+    try:
+        with database.atomic():
+            result = fn()
+            revision = bump_revision()
+    except pw.IntegrityError:
+        raise ApiError(409, "conflict", "this would duplicate an existing fact or orphan one that depends on it") \
+            from None
+    return result, revision
+
+
+def _legal_representatives(org_id: int) -> list[int]:
+    """Membership ids of the organization's legal representatives, locked on PostgreSQL for this transaction."""
+    query = m.Membership.select(m.Membership.id).where(
+        (m.Membership.organization == org_id) & (m.Membership.role == LEGAL_REPRESENTATIVE))
+    if is_postgres():
+        query = query.for_update()
+    return [row.id for row in query]
+
+
+def _guard_last_legal_representative(membership: m.Membership) -> None:
+    """R3: 409 if `membership` is its organization's only legal representative."""
+    if membership.role != LEGAL_REPRESENTATIVE:
+        return
+    others = [mid for mid in _legal_representatives(membership.organization_id) if mid != membership.id]
+    if not others:
+        raise ApiError(409, "last_legal_representative",
+                       f"organization:{membership.organization_id} would be left without a legal representative "
+                       "(R3)", field="role")
+
+
+def _before_update(kind: Kind, row: Any, values: dict[str, Any]) -> None:
+    if kind.model is m.Membership and "role" in values and values["role"] != LEGAL_REPRESENTATIVE:
+        _guard_last_legal_representative(row)
+
+
+def _before_delete(kind: Kind, row: Any) -> None:
+    if kind.model is m.Membership:
+        _guard_last_legal_representative(row)
+    elif kind.model is m.User:
+        for membership in m.Membership.select().where(m.Membership.user == row.id):
+            _guard_last_legal_representative(membership)
+
+
+def register(kind: Kind) -> None:
+    collection, item = f"/{kind.path}", f"/{kind.path}/<int:{kind.name}_id>"
+    label = kind.name.replace("_", " ")
+
+    def create(body: Request):
+        values = _resolve(kind, body.model_dump())
+        row, revision = _write(lambda: kind.model.create(**values))
+        return kind.answer(**kind.to_answer(row), revision=revision), 201
+
+    def read(**path: int):
+        row = _get(kind.model, path[f"{kind.name}_id"], kind.name)
+        return kind.answer(**kind.to_answer(row), revision=current_revision())
+
+    def update(body: Request, **path: int):
+        row_id = path[f"{kind.name}_id"]
+        values = {k: v for k, v in _resolve(kind, body.model_dump(exclude_none=True)).items()}
+
+        def apply() -> Any:
+            row = _get(kind.model, row_id, kind.name)
+            _before_update(kind, row, values)
+            for column, value in values.items():
+                setattr(row, column, value)
+            row.save()
+            return row
+
+        row, revision = _write(apply)
+        return kind.answer(**kind.to_answer(row), revision=revision)
+
+    def delete(**path: int):
+        row_id = path[f"{kind.name}_id"]
+
+        def apply() -> None:
+            row = _get(kind.model, row_id, kind.name)
+            _before_delete(kind, row)
+            row.delete_instance()
+
+        _, revision = _write(apply)
+        return Deleted(id=_ref(kind.name, row_id), deleted=True, revision=revision)
+
+    for fn, verb in ((create, "create"), (read, "get"), (update, "update"), (delete, "delete")):
+        fn.__name__ = f"{verb}_{kind.name}"
+    route(bp, collection, "POST", scope=WRITE, summary=f"Create a {label}", body=kind.create,
+          response=kind.answer, status=201, errors=(404, 409))(create)
+    route(bp, item, "GET", scope=WRITE, summary=f"Read a {label}", response=kind.answer, errors=(404,))(read)
+    if kind.update is not None:
+        for method in ("PUT", "PATCH"):
+            def updater(body: Request, _update=update, **path: int):
+                return _update(body, **path)
+            updater.__name__ = f"{method.lower()}_{kind.name}"
+            route(bp, item, method, scope=WRITE, summary=f"Update a {label} (fields given are changed)",
+                  body=kind.update, response=kind.answer, errors=(404, 409))(updater)
+    route(bp, item, "DELETE", scope=WRITE, summary=f"Delete a {label}", response=Deleted,
+          errors=(404, 409))(delete)
+
+
+KINDS = [
+    Kind("organization", "organizations", m.Organization, OrganizationCreate, OrganizationAnswer,
+         lambda r: {"id": _ref("organization", r.id), "name": r.name, "partner": bool(r.is_partner)},
+         update=OrganizationUpdate, columns={"partner": "is_partner"}),
+    Kind("user", "users", m.User, UserCreate, UserAnswer,
+         lambda r: {"id": _ref("user", r.id), "email": r.email, "name": r.name}, update=UserUpdate),
+    Kind("membership", "memberships", m.Membership, MembershipCreate, MembershipAnswer,
+         lambda r: {"id": _ref("membership", r.id), "user": _ref("user", r.user_id),
+                    "organization": _ref("organization", r.organization_id), "role": r.role,
+                    "billing": bool(r.billing)},
+         update=MembershipUpdate, refs={"user": ("user", m.User), "organization": ("organization", m.Organization)}),
+    Kind("product", "products", m.Product, ProductCreate, ProductAnswer,
+         lambda r: {"id": _ref("product", r.id), "organization": _ref("organization", r.organization_id),
+                    "category": r.category, "name": r.name},
+         update=ProductUpdate, refs={"organization": ("organization", m.Organization)}),
+    Kind("product_authorization", "product-authorizations", m.ProductAuthorization, ProductAuthorizationCreate,
+         ProductAuthorizationAnswer,
+         lambda r: {"id": _ref("product_authorization", r.id), "user": _ref("user", r.user_id),
+                    "product": _ref("product", r.product_id)},
+         refs={"user": ("user", m.User), "product": ("product", m.Product)}),
+    Kind("assignment", "assignments", m.Assignment, AssignmentCreate, AssignmentAnswer,
+         lambda r: {"id": _ref("assignment", r.id), "partner": _ref("organization", r.partner_id),
+                    "user": _ref("user", r.user_id), "customer": _ref("organization", r.customer_id)},
+         refs={"partner": ("organization", m.Organization), "user": ("user", m.User),
+               "customer": ("organization", m.Organization)}),
+    Kind("invoice", "invoices", m.Invoice, InvoiceCreate, InvoiceAnswer,
+         lambda r: {"id": _ref("invoice", r.id), "organization": _ref("organization", r.organization_id)},
+         refs={"organization": ("organization", m.Organization)}),
+]
+
+for _kind in KINDS:
+    register(_kind)

@@ -1,0 +1,49 @@
+"""Shared fixtures for the API tests (no tests here): an app on a fresh store with one key per scope."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.api import create_app
+from service.api.auth import create_key
+
+
+@dataclass
+class Api:
+    app: Flask
+    client: FlaskClient
+    check_key: str
+    write_key: str
+    log_path: Path
+
+    def headers(self, scope: str | None) -> dict[str, str]:
+        if scope is None:
+            return {}
+        return {"Authorization": f"Bearer {self.check_key if scope == 'check' else self.write_key}"}
+
+    def post(self, path: str, body: Any, scope: str | None = "check"):
+        return self.client.post(path, json=body, headers=self.headers(scope))
+
+    def get(self, path: str, scope: str | None = "write"):
+        return self.client.get(path, headers=self.headers(scope))
+
+    def write(self, method: str, path: str, body: Any = None):
+        return self.client.open(path, method=method, json=body, headers=self.headers("write"))
+
+
+def make_api(store_url: str, tmp_path: Path) -> Api:
+    log_path = tmp_path / "decisions.log"
+    app = create_app({"DATABASE_URL": store_url, "DECISION_LOG": str(log_path)})
+    _, check_key = create_key("test-check", "check")
+    _, write_key = create_key("test-write", "write")
+    return Api(app, app.test_client(), check_key, write_key, log_path)
+
+
+@pytest.fixture
+def api(store_url: str, tmp_path: Path) -> Api:
+    return make_api(store_url, tmp_path)
