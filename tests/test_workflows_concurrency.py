@@ -205,3 +205,34 @@ def test_a_change_through_one_process_is_seen_by_the_next_decision_of_the_other(
     assert not _check(a, check, d["anna"], "manage_product", d["baeckerei_web"])
 
     assert not _check(a, check, d["bernd"], "review", d["webwerk_baeckerei"])   # R10: active only
+
+
+def test_fact_writes_through_one_process_are_seen_by_the_next_decision_of_the_other(
+        servers: dict[str, Any]) -> None:
+    """Issue 5: memberships and assignments written through A are reflected by B's very next decision."""
+    d, write, check = servers["demo"], servers["write"], servers["check"]
+    a, b = PORTS
+    for port in PORTS:  # warm both processes on the decisions under test
+        assert not _check(port, check, d["dirk"], "access_account", d["baeckerei"])
+        assert not _check(port, check, d["dirk"], "manage_users", d["webwerk"])
+
+    # a new membership (R12: an administrator of the partner reaches every active customer)
+    status, user = _request(a, "POST", "/v1/users", write, {"email": "neu@webwerk.example", "name": "Neu"})
+    assert status == 201, user
+    assert not _check(b, check, user["id"], "access_account", d["baeckerei"])
+    status, membership = _request(a, "POST", "/v1/memberships", write, {
+        "user": user["id"], "organization": d["webwerk"], "role": "administrator"})
+    assert status == 201, membership
+    assert _check(b, check, user["id"], "access_account", d["baeckerei"])
+    status, _ = _request(a, "DELETE", f"/v1/memberships/{num(membership['id'])}", write)
+    assert status == 200
+    assert not _check(b, check, user["id"], "access_account", d["baeckerei"])
+
+    # an assignment (R13: a collaborator reaches only assigned customers)
+    status, assignment = _request(b, "POST", "/v1/assignments", write, {
+        "partner": d["webwerk"], "user": d["dirk"], "customer": d["baeckerei"]})
+    assert status == 201, assignment
+    assert _check(a, check, d["dirk"], "access_account", d["baeckerei"])
+    status, _ = _request(b, "DELETE", f"/v1/assignments/{num(assignment['id'])}", write)
+    assert status == 200
+    assert not _check(a, check, d["dirk"], "access_account", d["baeckerei"])
