@@ -39,7 +39,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # no static route: every route is declared
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, DATABASE_URL=None, DECISION_LOG=None)
     app.config.update(config or {})
-    open_database(app.config["DATABASE_URL"])
+    # pooled: each request checks a connection out and returns it (never across a fork:
+    # gunicorn workers build their own app, hence their own pool)
+    open_database(app.config["DATABASE_URL"], pooled=True)
     # one Oso per process: gunicorn imports service.wsgi in each worker (no preload)
     app.extensions["authz_engine"] = Engine()
     from service.decision_log import DecisionLog

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from flask import g, request
 
+from service.store.db import database
 from service.store.models import API_KEY_SCOPES, ApiKey, utcnow
 
 from .errors import ApiError
@@ -59,19 +60,28 @@ def _bearer_token() -> str | None:
     return token.strip()
 
 
+def _key_row(digest: str) -> tuple | None:
+    """(id, key_hash, name, scope, revoked_at) of the key with this hash; one indexed query,
+    read fresh on every request so a revocation takes effect at once."""
+    sql = "SELECT id, key_hash, name, scope, revoked_at FROM api_key WHERE key_hash = ?"
+    if database.obj.param != "?":
+        sql = sql.replace("?", "%s")
+    return database.execute_sql(sql, (digest,)).fetchone()
+
+
 def authenticate(scope: str) -> Caller:
     """The caller of this request if its key is valid and carries `scope`; raise 401/403 otherwise."""
     token = _bearer_token()
     if token is None:
         raise ApiError(401, "unauthenticated", "missing API key: send 'Authorization: Bearer <key>'")
     digest = hash_key(token)
-    row = ApiKey.get_or_none(ApiKey.key_hash == digest)
+    row = _key_row(digest)
     # compare_digest keeps the final comparison constant-time; the lookup is by hash, so no key leaks by timing
-    if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
+    if row is None or not hmac.compare_digest(row[1], digest) or row[4] is not None:
         raise ApiError(401, "invalid_key", "unknown or revoked API key")
-    if row.scope != scope:
+    if row[3] != scope:
         raise ApiError(403, "wrong_scope", f"this operation needs a key with scope '{scope}'")
-    caller = Caller(row.id, row.name, row.scope)
+    caller = Caller(row[0], row[2], row[3])
     g.caller = caller
     return caller
 

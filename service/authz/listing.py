@@ -105,6 +105,21 @@ PARTNERSHIP: dict[str, str] = {
             f"OR {_role('x.customer_id', LR_ONLY)})"),
 }
 
+# Candidates: every grant clause of the policy needs the user to be a member of the resource's
+# organization or of a partner with an active partnership with it, so each list starts from the
+# user's memberships (indexed) and its cost follows the size of the result, not of the store.
+# The agreement test (tests/test_api_list.py) catches a policy change that would reach further.
+_MEMBER_ORGS = "SELECT cm.organization_id FROM membership cm WHERE cm.user_id = :user"
+_CANDIDATE_ORGS = (f"({_MEMBER_ORGS} UNION SELECT cp.customer_id FROM partnership cp "
+                   f"WHERE cp.status = 'active' AND cp.partner_id IN ({_MEMBER_ORGS}))")
+CANDIDATES: dict[str, str] = {
+    "organization": f"o.id IN {_CANDIDATE_ORGS}",
+    "product": f"x.organization_id IN {_CANDIDATE_ORGS}",
+    "invoice": f"x.organization_id IN ({_MEMBER_ORGS})",
+    "invitation": f"(x.partner_id IN ({_MEMBER_ORGS}) OR x.customer_id IN ({_MEMBER_ORGS}))",
+    "partnership": f"(x.partner_id IN ({_MEMBER_ORGS}) OR x.customer_id IN ({_MEMBER_ORGS}))",
+}
+
 # resource type -> (table, alias, conditions by action)
 TABLES: dict[str, tuple[str, str, dict[str, str]]] = {
     "organization": ("organization", "o", ORGANIZATION),
@@ -140,8 +155,8 @@ def list_ids(user_id: int, action: str, resource_type: str, *, after: int = 0, l
     condition = conditions.get(action)
     if condition is None:  # an action the vocabulary knows but no listing mirrors: fail closed
         return []
-    sql = (f"SELECT {alias}.id FROM {table} {alias} WHERE {alias}.id > :after AND ({condition}) "
-           f"ORDER BY {alias}.id LIMIT :limit")
+    sql = (f"SELECT {alias}.id FROM {table} {alias} WHERE {CANDIDATES[resource_type]} "
+           f"AND {alias}.id > :after AND ({condition}) ORDER BY {alias}.id LIMIT :limit")
     now = Invitation.expires_at.db_value(utcnow())
     rows = _execute(sql, {"user": user_id, "now": now, "after": after, "limit": limit})
     return [int(row[0]) for row in rows]

@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import urlparse, unquote
 
 import peewee
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 # Bound by open_database(); models refer to it through a DatabaseProxy so nothing
 # touches a database at import time.
@@ -39,29 +40,53 @@ class ImmediateSqliteDatabase(peewee.SqliteDatabase):
         return super().atomic(*args, **kwargs)
 
 
-def make_database(url: str) -> peewee.Database:
-    """A peewee database for a sqlite:/// or postgresql:// URL."""
+class PooledImmediateSqliteDatabase(PooledSqliteDatabase, ImmediateSqliteDatabase):
+    """The server's SQLite: connections are reused across requests instead of reopened
+    (opening one and setting its pragmas cost more than a cached decision)."""
+
+
+# A pooled connection idle for longer than this is closed rather than reused.
+POOL_STALE_SECONDS = 300
+POOL_MAX_CONNECTIONS = 32
+
+
+def make_database(url: str, *, pooled: bool = False) -> peewee.Database:
+    """A peewee database for a sqlite:/// or postgresql:// URL (pooled for the server)."""
     parsed = urlparse(url)
+    pool = {"max_connections": POOL_MAX_CONNECTIONS, "stale_timeout": POOL_STALE_SECONDS} if pooled else {}
     if parsed.scheme == "sqlite":
         path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ":memory:"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        cls = PooledImmediateSqliteDatabase if pooled else ImmediateSqliteDatabase
         # lock_type here too: atomic() through the DatabaseProxy bypasses the override above
-        return ImmediateSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, lock_type="IMMEDIATE")
+        return cls(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, lock_type="IMMEDIATE", **pool)
     if parsed.scheme in ("postgres", "postgresql"):
-        return peewee.PostgresqlDatabase(
+        cls = PooledPostgresqlDatabase if pooled else peewee.PostgresqlDatabase
+        return cls(
             unquote(parsed.path.lstrip("/")),
             user=unquote(parsed.username) if parsed.username else None,
             password=unquote(parsed.password) if parsed.password else None,
             host=parsed.hostname,
             port=parsed.port,
+            **pool,
         )
     raise ValueError(f"unsupported DATABASE_URL scheme {parsed.scheme!r} (use sqlite:/// or postgresql://)")
 
 
-def open_database(url: str | None = None) -> peewee.Database:
-    """Bind the proxy to the database at url (default: database_url())."""
-    db = make_database(url or database_url())
+def open_database(url: str | None = None, *, pooled: bool = False) -> peewee.Database:
+    """Bind the proxy to the database at url (default: database_url()).
+
+    The database bound before is closed first (all of its pooled connections), so
+    rebinding never leaks connections.
+    """
+    previous = database.obj
+    if previous is not None:
+        if isinstance(previous, (PooledSqliteDatabase, PooledPostgresqlDatabase)):
+            previous.close_all()
+        elif not previous.is_closed():
+            previous.close()
+    db = make_database(url or database_url(), pooled=pooled)
     database.initialize(db)
     return db
 

@@ -71,8 +71,8 @@ class _Loader:
 
     def flush(self) -> None:
         for table in self.tables.values():
-            for start in range(0, len(table.rows), BATCH):
-                table.model.insert_many(table.rows[start:start + BATCH]).execute()
+            if table.rows:
+                _bulk_insert(table.model, table.rows)
         if is_postgres():
             for table in self.tables.values():
                 name = table.model._meta.table_name
@@ -80,6 +80,23 @@ class _Loader:
                     f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                     f"(SELECT COALESCE(MAX(id), 1) FROM {name}))"
                 )
+
+
+def _bulk_insert(model: type[m.BaseModel], rows: list[dict[str, Any]]) -> None:
+    """Insert rows with one prepared statement (building peewee INSERT queries row by row
+    cost 90% of loading a large world); values pass through each field's db_value."""
+    names = list(rows[0])
+    fields = [model._meta.fields[name] for name in names]
+    columns = ", ".join(f'"{field.column_name}"' for field in fields)
+    table = f'"{model._meta.table_name}"'
+    values = [tuple(field.db_value(row[name]) for name, field in zip(names, fields)) for row in rows]
+    cursor = database.cursor()
+    if is_postgres():
+        from psycopg2.extras import execute_values
+        execute_values(cursor, f"INSERT INTO {table} ({columns}) VALUES %s", values, page_size=BATCH)
+    else:
+        placeholders = ", ".join("?" for _ in names)
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values)
 
 
 def _access_rows(loader: _Loader, spec: dict[str, Any], where: str) -> tuple[str, str | None, list[dict]]:
