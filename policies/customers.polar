@@ -17,7 +17,7 @@ grant(user: User, "invite_partner", org: Organization, why) if
 grant(user: User, "access_account", customer: Organization, why) if
   p in customer.partnerships and
   reaches(user, p, reach) and
-  why = {rule: reach.rule, organization: customer.id, partnership: p.id, reach: reach};
+  why = {rule: reach.rule, organization: p.customer_id, partnership: p.id, reach: reach};
 
 # R13: legal representatives and administrators of a partner assign its collaborators to customers.
 grant(user: User, "assign_collaborators", org: Organization, why) if

@@ -46,7 +46,7 @@ class Partnership:
         """
         technical, statistical = self.grants.get(product_id, (False, False)) if product_id else (False, False)
         return {"id": self.id, "partner_id": self.partner_id, "customer_id": self.customer_id,
-                "active": self.active, "access": self.access, "payment_mode": self.payment_mode,
+                "active": self.active, "access": self.access,
                 "granted": {"technical": technical, "statistical": statistical}}
 
 
