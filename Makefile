@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test install init-db bench bench-quick clean
+.PHONY: run test install init-db bench bench-quick bench-demo clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "partner-authz needs Python 3.11 or 3.12 (oso 0.27.3 has no wheels for %d.%d)" % v)'
@@ -35,6 +35,9 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+
+bench-demo: $(STAMP)
+	$(BIN)/python -m bench.demo
 
 clean:
 	rm -rf $(VENV) data/authz.db data/authz.db-*
