@@ -133,3 +133,17 @@ def pending(organization: str | None, as_json: bool) -> None:
 
 
 COMMANDS = (partnership, invitations)
+
+
+@invitations.command("expire")
+def expire() -> None:
+    """Close every overdue pending invitation (status expired, with its event); run it from cron.
+
+    Answering an overdue invitation is refused (409) whether or not this ran; the sweep
+    only records the expiry so that a mailer sees the `invitation.expired` event.
+    """
+    open_database()
+    closed = wf.expire_overdue()
+    for ref in closed:
+        click.echo(ref)
+    click.echo(f"{len(closed)} invitation(s) expired", err=True)
