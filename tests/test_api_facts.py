@@ -103,3 +103,27 @@ def test_r3_last_legal_representative(api: Api, demo) -> None:
     assert api.write("PATCH", f"/v1/memberships/{max_ms}", {"role": "administrator"}).status_code == 200
     bernd_ms = _membership_id(demo, "bernd", "metzgerei")
     assert api.write("DELETE", f"/v1/memberships/{bernd_ms}").status_code == 409
+
+
+def test_r3_with_an_acting_user_only_a_legal_representative_appoints_one(api: Api, demo) -> None:
+    body = {"user": demo["dirk"], "organization": demo["pixelhaus"], "role": "legal_representative"}
+    denied = api.write("POST", "/v1/memberships", {**body, "acting_user": demo["peter"]})  # an administrator
+    assert denied.status_code == 403 and denied.json["error"]["field"] == "acting_user"
+    assert denied.json["reasons"][0]["rule"] == "R20"
+    stranger = api.write("POST", "/v1/memberships", {**body, "acting_user": demo["anna"]})  # another org's LR
+    assert stranger.status_code == 403
+    allowed = api.write("POST", "/v1/memberships", {**body, "acting_user": demo["paula"]})  # the LR
+    assert allowed.status_code == 201 and allowed.json["role"] == "legal_representative"
+    assert "acting_user" not in allowed.json
+
+
+def test_r1_with_an_acting_user_administrators_manage_other_memberships(api: Api, demo) -> None:
+    created = api.write("POST", "/v1/memberships", {"user": demo["dirk"], "organization": demo["pixelhaus"],
+                                                    "role": "collaborator", "acting_user": demo["peter"]})
+    assert created.status_code == 201
+    path = f"/v1/memberships/{_id(created.json['id'])}"
+    promote = api.write("PATCH", path, {"role": "legal_representative", "acting_user": demo["peter"]})
+    assert promote.status_code == 403  # R3: an administrator cannot make a legal representative
+    by_collaborator = api.write("PATCH", path, {"billing": True, "acting_user": demo["pia"]})
+    assert by_collaborator.status_code == 403
+    assert api.write("PATCH", path, {"billing": True, "acting_user": demo["peter"]}).json["billing"] is True

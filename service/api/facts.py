@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Literal
 
 import peewee as pw
-from flask import Blueprint
+from flask import Blueprint, current_app
 from pydantic import Field, StringConstraints
 
 from service.authz import parse_ref
@@ -73,11 +73,14 @@ class MembershipCreate(Request):
     organization: OrgRef
     role: Role
     billing: bool = False
+    # when a person makes the change: the policy decides (R3 appoint_legal_representative, R1 manage_users)
+    acting_user: UserRef | None = None
 
 
 class MembershipUpdate(Request):
     role: Role | None = None
     billing: bool | None = None
+    acting_user: UserRef | None = None
 
 
 class MembershipAnswer(Answer):
@@ -224,9 +227,30 @@ def _guard_last_legal_representative(membership: m.Membership) -> None:
                        "(R3)", field="role")
 
 
+def _authorize_membership_change(acting_user: str | None, org_id: int, role: str) -> None:
+    """With an acting user, the policy decides the change: making someone a legal representative
+    is `appoint_legal_representative` (R3), any other membership change `manage_users` (R1)."""
+    if acting_user is None:
+        return
+    action = "appoint_legal_representative" if role == LEGAL_REPRESENTATIVE else "manage_users"
+    decision = current_app.extensions["authz_engine"].decide(acting_user, action, f"organization:{org_id}")
+    if not decision.allowed:
+        raise ApiError(403, "forbidden", f"{acting_user} may not {action} of organization:{org_id}",
+                       field="acting_user", extra={"reasons": decision.reasons})
+
+
+def _before_create(kind: Kind, values: dict[str, Any]) -> None:
+    acting_user = values.pop("acting_user", None)
+    if kind.model is m.Membership:
+        _authorize_membership_change(acting_user, values["organization"], values["role"])
+
+
 def _before_update(kind: Kind, row: Any, values: dict[str, Any]) -> None:
-    if kind.model is m.Membership and "role" in values and values["role"] != LEGAL_REPRESENTATIVE:
-        _guard_last_legal_representative(row)
+    acting_user = values.pop("acting_user", None)
+    if kind.model is m.Membership:
+        _authorize_membership_change(acting_user, row.organization_id, values.get("role", row.role))
+        if "role" in values and values["role"] != LEGAL_REPRESENTATIVE:
+            _guard_last_legal_representative(row)
 
 
 def _before_delete(kind: Kind, row: Any) -> None:
@@ -242,7 +266,8 @@ def register(kind: Kind) -> None:
     label = kind.name.replace("_", " ")
 
     def create(body: Request):
-        values = _resolve(kind, body.model_dump())
+        values = _resolve(kind, body.model_dump(exclude_none=True))
+        _before_create(kind, values)
         row, revision = _write(lambda: kind.model.create(**values))
         return kind.answer(**kind.to_answer(row), revision=revision), 201
 
