@@ -5,7 +5,7 @@
 
 # R1: a legal representative or administrator of the organization holds all of its rights.
 org_manager(user: User, org: Organization, why) if
-  role = user.role_in(org.id) and
+  role = user.role_in(org) and
   role in ["legal_representative", "administrator"] and
   why = {rule: "R1", organization: org.id, role: role};
 
@@ -23,11 +23,11 @@ grant(user: User, "access_account", org: Organization, why) if org_manager(user,
 
 # R2: a collaborator sees billing only while holding the billing right (externals never do).
 grant(user: User, "view_billing", org: Organization, why) if
-  user.role_in(org.id) = "collaborator" and
-  user.has_billing_right(org.id) and
+  user.role_in(org) = "collaborator" and
+  user.has_billing_right(org) and
   why = {rule: "R2", organization: org.id, role: "collaborator", billing_right: true};
 
 # R3: only a legal representative may make someone a legal representative.
 grant(user: User, "appoint_legal_representative", org: Organization, why) if
-  user.role_in(org.id) = "legal_representative" and
+  user.role_in(org) = "legal_representative" and
   why = {rule: "R3", organization: org.id, role: "legal_representative"};

@@ -71,3 +71,21 @@ def test_loading_the_demo_world_bumps_the_revision(demo: dict[str, str]) -> None
     assert current_revision() == 1
     assert demo["webwerk"].startswith("organization:")
     assert m.Partnership.select().where(m.Partnership.status == "active").count() == 5
+
+
+def test_init_schema_migrates_a_version_1_store_and_readiness_says_so(store_url: str) -> None:
+    from service.authz import Engine
+    from service.store import schema_is_current
+    from service.store.world import load_world
+
+    refs = load_world({"organizations": [{"key": "o", "partner": True}], "users": [{"key": "u"}],
+                       "memberships": [{"user": "u", "organization": "o", "role": "legal_representative"}]})
+    # make it the store a version-1 release left behind: no epoch column, version 1
+    database.execute_sql("ALTER TABLE store_revision DROP COLUMN epoch")
+    m.SchemaVersion.update(version=1).execute()
+    assert not schema_is_current()
+    assert Engine().decide(refs["u"], "add_customer", refs["o"]).error  # fails closed on the old schema
+    init_schema()
+    assert schema_is_current()
+    decision = Engine().decide(refs["u"], "add_customer", refs["o"])
+    assert decision.allowed and decision.revision == 1

@@ -113,11 +113,13 @@ class User:
     authorized_products: frozenset[int] = frozenset()           # narrowed to the resource's product
     assignments: frozenset[tuple[int, int]] = frozenset()       # (partner, customer), narrowed
 
-    def role_in(self, org_id: int) -> str | None:
-        return self.roles.get(org_id)
+    def role_in(self, org: "int | Organization") -> str | None:
+        """The user's role in an organization, given as an id or as the Organization itself
+        (passing the object saves Polar a round trip to read its id)."""
+        return self.roles.get(org.id if isinstance(org, Organization) else org)
 
-    def has_billing_right(self, org_id: int) -> bool:
-        return org_id in self.billing
+    def has_billing_right(self, org: "int | Organization") -> bool:
+        return (org.id if isinstance(org, Organization) else org) in self.billing
 
     def is_authorized_for(self, product_id: int) -> bool:
         return product_id in self.authorized_products

@@ -2,24 +2,47 @@
 from __future__ import annotations
 
 import uuid
+from typing import Callable
 
 import peewee as pw
 
 from .db import database
 from .models import MODELS, SchemaVersion, StoreRevision
 
-# Bump when a model changes; /readyz reports a store whose schema is older.
-SCHEMA_VERSION = 1
+# Bump when a model changes, and add the step that brings an older store up to it.
+SCHEMA_VERSION = 2
+
+
+def _add_store_epoch() -> None:
+    """v2: a random epoch beside the revision counter (decision caches key on both)."""
+    database.execute_sql("ALTER TABLE store_revision ADD COLUMN epoch VARCHAR(32)")
+    StoreRevision.update(epoch=uuid.uuid4().hex).execute()
+
+
+# version -> the step that brings a store of version - 1 to it
+MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch}
 
 
 def init_schema() -> None:
-    """Create every table and index that is missing; safe to run again."""
+    """Create what is missing and migrate an older store to SCHEMA_VERSION; safe to run again."""
     with database.atomic():
+        existing = _stored_version()
         database.create_tables(MODELS, safe=True)
+        if existing is not None:
+            for version in range(existing + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version]()
         StoreRevision.insert(id=1, value=0, epoch=uuid.uuid4().hex).on_conflict_ignore().execute()
         SchemaVersion.insert(id=1, version=SCHEMA_VERSION).on_conflict(
             conflict_target=[SchemaVersion.id], update={SchemaVersion.version: SCHEMA_VERSION}
         ).execute()
+
+
+def _stored_version() -> int | None:
+    """The schema version of an existing store; None for an empty database."""
+    if not database.table_exists("schema_version"):
+        return None
+    row = SchemaVersion.select(SchemaVersion.version).where(SchemaVersion.id == 1).first()
+    return row.version if row else None
 
 
 def schema_is_current() -> bool:
