@@ -6,4 +6,4 @@
 # R16: an invoice is visible to the members of its paying organization who may see that organization's billing.
 grant(user: User, "view_invoice", invoice: Invoice, why) if
   grant(user, "view_billing", invoice.organization, billing) and
-  why = {rule: "R16", invoice: invoice.id, organization: invoice.organization.id, billing: billing};
+  why = {rule: "R16", invoice: invoice.id, organization: billing.organization, billing: billing};
