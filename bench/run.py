@@ -76,7 +76,7 @@ ROWS: list[tuple[str, str, str, str, Target | None]] = [
     ("http_check_median_us", "POST /v1/check, median", "µs", "≤ 1.5× floor median",
      lambda v, f: f.get("http_floor_median_us") is not None and v <= 1.5 * f["http_floor_median_us"]),
     ("http_floor_median_us", "floor, median", "µs", "", None),
-    ("batch100_median_ms", "POST /v1/check/batch (100), median", "ms", "≤ 15", lambda v, f: v <= 15),
+    ("batch100_median_ms", "POST /v1/check/batch (100 fresh checks), median", "ms", "≤ 15", lambda v, f: v <= 15),
     ("list_admin_ms", "POST /v1/list administrator, median", "ms", "≤ 5", lambda v, f: v <= 5),
     ("list_collaborator_ms", "POST /v1/list collaborator, median", "ms", "≤ 3", lambda v, f: v <= 3),
     ("list_admin_100k_ms", "POST /v1/list administrator, 10× world", "ms", "≤ 7.5 (1.5× of 5)",
@@ -307,16 +307,26 @@ def http_phase(report: Report, s: Settings, db_path: Path, tmp: Path, world: Ben
             report.add("ratio check/floor requests/s", f"{c_rps / f_rps:.2f} (target ≥ 0.60)")
             report.add("ratio check/floor median", f"{c_med / f_med:.2f} (target ≤ 1.5)")
 
-        ring = batch_pool * 2  # each batch: 100 consecutive checks of the pool, starting further on
-        batches = [body({"checks": [dict(zip(("actor", "action", "resource"), c))
-                                    for c in ring[(i * 37) % len(batch_pool):][:100]]})
-                   for i in range(s.batch_reps)]
-        timing = client.sequential(ports[0], "/v1/check/batch", batches, headers, max_seconds=60)
+        def batch_body(checks: list[Check]) -> bytes:
+            return body({"checks": [dict(zip(("actor", "action", "resource"), c)) for c in checks]})
+
+        # The figure: batches of 100 checks never asked before (every decision cold, none cached).
+        overlapping, fresh = batch_pool[:500], batch_pool[500:]
+        cold_batches = [batch_body(fresh[i * 100:(i + 1) * 100]) for i in range(s.batch_reps)]
+        timing = client.sequential(ports[0], "/v1/check/batch", cold_batches, headers, max_seconds=60)
         failure = timing.failure()
         if failure:
             report.put("batch100_median_ms", None, f"POST /v1/check/batch: {failure} {_short(timing.last_body)}")
         else:
             report.put("batch100_median_ms", ms(statistics.median(timing.latencies_us)))
+        # Context: batches sliding over a pool of 500 checks, so that later batches repeat earlier checks
+        # (as callers that ask about the same users and customers do) and the decision cache answers a share.
+        ring = overlapping * 2
+        warm_batches = [batch_body(ring[(i * 37) % len(overlapping):][:100]) for i in range(s.batch_reps)]
+        timing = client.sequential(ports[0], "/v1/check/batch", warm_batches, headers, max_seconds=60)
+        if not timing.failure():
+            report.add("batch of 100, overlapping checks (partly cached)",
+                       f"median {ms(statistics.median(timing.latencies_us)):.1f} ms")
 
         partner = world.partners[0]
         for key_name, actor in (("list_admin_ms", partner.admin), ("list_collaborator_ms", partner.collaborators[0])):
@@ -427,11 +437,12 @@ def main(argv: list[str] | None = None) -> int:
         refs, seconds = load_into(db_path, world)
         report.add("base world", f"{world.customer_count:,} customers, {row_count(world):,} rows: generated in "
                                  f"{generated:.1f} s, load_world {seconds:.1f} s")
-        sample = distinct_checks(world, refs, s.cold + s.warm_distinct + args.profile + 500, seed=7)
+        fresh_count = s.batch_reps * 100  # checks asked only once, in the cold batches
+        sample = distinct_checks(world, refs, s.cold + s.warm_distinct + args.profile + 500 + fresh_count, seed=7)
         cold = sample[:s.cold]
         warm_items = sample[s.cold:s.cold + s.warm_distinct]
         profile = sample[s.cold + s.warm_distinct:s.cold + s.warm_distinct + args.profile]
-        batch_pool = sample[-500:]
+        batch_pool = sample[-(500 + fresh_count):]  # the first 500 overlap between batches; the rest are fresh
         try:
             decide_phase(report, cold, zipf_sequence(warm_items, s.warm_calls), profile)
         except Exception as exc:  # report what failed and go on to the HTTP figures
