@@ -381,7 +381,7 @@ MUTANTS = {
     "stale_decision_cache": (ending_removes_access_on_the_next_decision, True, None, "", ""),
     "billing_right_ignored": (
         invoices_only_for_billing_members_of_payer, False, "organizations.polar",
-        "  user.has_billing_right(org.id) and\n", ""),
+        "  user.has_billing_right(org) and\n", ""),
 }
 
 
