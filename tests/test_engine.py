@@ -138,3 +138,32 @@ def test_the_cache_never_serves_a_decision_from_another_store(store_url: str, tm
     other = load_world({"organizations": [{"key": "solo"}], "users": [{"key": "nobody"}]})
     assert other["nobody"] == refs["anna"] and other["solo"] == refs["webwerk"]
     assert not engine.decide(refs["anna"], "manage_users", refs["webwerk"]).allowed
+
+
+def test_a_decision_reads_one_snapshot_even_when_a_write_commits_midway(
+        demo: dict[str, str], store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No torn reads: a write committed between the decision's queries is not seen half."""
+    from service.authz import facts
+    from service.store.db import make_database
+
+    bernd, webwerk, baeckerei = demo["bernd"], demo["webwerk"], demo["baeckerei"]
+    other = make_database(store_url)  # another connection, as another worker would have
+    real_load_user = facts.load_user
+
+    def load_user_after_a_concurrent_write(*args, **kwargs):
+        with other.atomic():
+            other.execute_sql(
+                "DELETE FROM membership WHERE user_id = %d AND organization_id = %d"
+                % (int(bernd.split(":")[1]), int(webwerk.split(":")[1])))
+            other.execute_sql("UPDATE store_revision SET value = value + 1 WHERE id = 1")
+        monkeypatch.setattr(facts, "load_user", real_load_user)
+        return real_load_user(*args, **kwargs)
+
+    monkeypatch.setattr(facts, "load_user", load_user_after_a_concurrent_write)
+    engine = Engine(cache_size=0)
+    during = engine.decide(bernd, "access_account", baeckerei)
+    after = engine.decide(bernd, "access_account", baeckerei)
+    other.close()
+    # the first decision saw the store before the write, whole: the partnership and the membership
+    assert during.allowed and during.revision == 1
+    assert not after.allowed and after.revision == 2

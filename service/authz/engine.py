@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from oso import Oso, Variable
 
+from service.store.db import read_snapshot
 from service.store.schema import revision_stamp
 
 from . import facts
@@ -81,14 +82,12 @@ def _deny(reason: str, **details: Any) -> list[dict[str, Any]]:
 
 
 class DecisionCache:
-    """Decisions of one store revision; exact because every write bumps the revision.
+    """Decisions of one store state; exact because every write bumps the revision.
 
-    Keyed by the store's (epoch, revision) stamp, so a recreated or another store
-    never sees this store's decisions.
-
-    A lookup first reads the current revision (one indexed query); entries of an
-    older revision are never served, they are dropped at once. Invitations are not
-    cached: they expire with time, not with a write.
+    Entries are keyed by the store's (epoch, revision) stamp as well as by the
+    question, so an entry computed from an older state can never answer a lookup
+    made at a newer one, even when threads race; a new stamp also drops the old
+    entries. Invitations are not cached: they expire with time, not with a write.
     """
 
     UNCACHEABLE = ("invitation:",)
@@ -96,23 +95,21 @@ class DecisionCache:
     def __init__(self, size: int) -> None:
         self.size = size
         self.stamp: tuple[str, int] = ("", -1)
-        self.entries: dict[tuple[str, str, str], Decision] = {}
+        self.entries: dict[tuple[tuple[str, int], str, str, str], Decision] = {}
 
     def get(self, stamp: tuple[str, int], key: tuple[str, str, str]) -> Decision | None:
         if stamp != self.stamp:
-            self.entries.clear()
             self.stamp = stamp
+            self.entries = {}
             return None
-        return self.entries.get(key)
+        return self.entries.get((stamp, *key))
 
     def put(self, stamp: tuple[str, int], key: tuple[str, str, str], decision: Decision) -> None:
-        if self.size <= 0 or stamp != self.stamp or decision.error:
-            return
-        if key[2].startswith(self.UNCACHEABLE):
+        if self.size <= 0 or decision.error or key[2].startswith(self.UNCACHEABLE):
             return
         if len(self.entries) >= self.size:
-            self.entries.clear()  # cheaper than LRU bookkeeping on the hot path; refills in one revision
-        self.entries[key] = decision
+            self.entries = {}  # cheaper than LRU bookkeeping on the hot path; refills in one revision
+        self.entries[(stamp, *key)] = decision
 
 
 class Engine:
@@ -157,14 +154,15 @@ class Engine:
         """May `actor` take `action` on `resource`? Denies on anything unknown or any error."""
         revision = -1
         try:
-            stamp = revision_stamp()
-            revision = stamp[1]
-            key = (actor, action, resource)
-            if not explain:
-                cached = self.cache.get(stamp, key)
-                if cached is not None:
-                    return cached
-            decision = self._decide(actor, action, resource, revision, explain)
+            with read_snapshot():
+                stamp = revision_stamp()
+                revision = stamp[1]
+                key = (actor, action, resource)
+                if not explain:
+                    cached = self.cache.get(stamp, key)
+                    if cached is not None:
+                        return cached
+                decision = self._decide(actor, action, resource, revision, explain)
             if not explain:
                 self.cache.put(stamp, key, decision)
             return decision
@@ -192,7 +190,8 @@ class Engine:
     def allowed_actions(self, actor: str, resource: str) -> list[str]:
         """The actions of the vocabulary that `actor` may take on `resource` (empty on any error)."""
         try:
-            user, subject, ref, denial = self._load(actor, resource)
+            with read_snapshot():
+                user, subject, ref, denial = self._load(actor, resource)
             if denial:
                 return []
             known = set(actions_for(ref.type))

@@ -1,6 +1,7 @@
 """The one deferred database object and how it is bound to SQLite or PostgreSQL."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from urllib.parse import urlparse, unquote
@@ -89,6 +90,23 @@ def open_database(url: str | None = None, *, pooled: bool = False) -> peewee.Dat
     db = make_database(url or database_url(), pooled=pooled)
     database.initialize(db)
     return db
+
+
+def read_snapshot() -> contextlib.AbstractContextManager:
+    """One consistent view of the store for the reads of a decision.
+
+    A decision reads the revision and its facts in several statements; without a
+    snapshot a concurrent write could be seen half (a torn read: the old partnership
+    ended but the new one not yet there, or both). SQLite: a deferred read transaction
+    (WAL readers never block writers); PostgreSQL: REPEATABLE READ. Inside a write
+    transaction (a workflow deciding its own step) that transaction's view is used.
+    """
+    db = database.obj
+    if db.in_transaction():
+        return contextlib.nullcontext()
+    if isinstance(db, peewee.PostgresqlDatabase):
+        return database.atomic(isolation_level="REPEATABLE READ")
+    return database.atomic(lock_type="DEFERRED")
 
 
 def is_postgres() -> bool:
