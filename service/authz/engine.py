@@ -154,14 +154,17 @@ class Engine:
         """May `actor` take `action` on `resource`? Denies on anything unknown or any error."""
         revision = -1
         try:
-            with read_snapshot():
+            key = (actor, action, resource)
+            if not explain:
                 stamp = revision_stamp()
                 revision = stamp[1]
-                key = (actor, action, resource)
-                if not explain:
-                    cached = self.cache.get(stamp, key)
-                    if cached is not None:
-                        return cached
+                cached = self.cache.get(stamp, key)
+                if cached is not None:
+                    return cached  # computed from this very store state (see below)
+            with read_snapshot():
+                # the stamp read again inside the snapshot names exactly the state the facts come from
+                stamp = revision_stamp()
+                revision = stamp[1]
                 decision = self._decide(actor, action, resource, revision, explain)
             if not explain:
                 self.cache.put(stamp, key, decision)

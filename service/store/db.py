@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlparse, unquote
 
 import peewee
@@ -92,21 +93,29 @@ def open_database(url: str | None = None, *, pooled: bool = False) -> peewee.Dat
     return db
 
 
-def read_snapshot() -> contextlib.AbstractContextManager:
+@contextlib.contextmanager
+def read_snapshot() -> Iterator[None]:
     """One consistent view of the store for the reads of a decision.
 
     A decision reads the revision and its facts in several statements; without a
     snapshot a concurrent write could be seen half (a torn read: the old partnership
     ended but the new one not yet there, or both). SQLite: a deferred read transaction
-    (WAL readers never block writers); PostgreSQL: REPEATABLE READ. Inside a write
-    transaction (a workflow deciding its own step) that transaction's view is used.
+    (WAL readers never block writers); PostgreSQL: REPEATABLE READ, read only. Inside a
+    write transaction (a workflow deciding its own step) that transaction's view is used.
+    Plain BEGIN/COMMIT statements: peewee's atomic() costs more than the reads themselves,
+    and nothing inside a snapshot writes.
     """
     db = database.obj
     if db.in_transaction():
-        return contextlib.nullcontext()
-    if isinstance(db, peewee.PostgresqlDatabase):
-        return database.atomic(isolation_level="REPEATABLE READ")
-    return database.atomic(lock_type="DEFERRED")
+        yield
+        return
+    begin = ("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+             if isinstance(db, peewee.PostgresqlDatabase) else "BEGIN DEFERRED")
+    db.execute_sql(begin)
+    try:
+        yield
+    finally:
+        db.execute_sql("COMMIT")  # a read-only transaction: commit and rollback are the same
 
 
 def is_postgres() -> bool:
