@@ -21,6 +21,7 @@ from service.store.db import read_snapshot
 from service.store.schema import revision_stamp
 
 from . import facts
+from .patterns import PatternMemo, policy_is_id_blind
 from .refs import Ref, RefError, parse_ref
 from .vocabulary import actions_for, is_known
 
@@ -115,13 +116,19 @@ class DecisionCache:
 class Engine:
     """The rules of policies/*.polar, loaded once per process."""
 
-    def __init__(self, policy_dir: Path = POLICY_DIR, cache_size: int | None = None) -> None:
+    def __init__(self, policy_dir: Path = POLICY_DIR, cache_size: int | None = None,
+                 pattern_memo_size: int | None = None) -> None:
         self.files = policy_files(policy_dir)
         self.oso = build_oso(self.files)
         self.policy_version = policy_version_of(self.files)
         if cache_size is None:
             cache_size = int(os.environ.get("AUTHZ_DECISION_CACHE_SIZE", "10000"))
         self.cache = DecisionCache(cache_size)
+        if pattern_memo_size is None:
+            pattern_memo_size = int(os.environ.get("AUTHZ_PATTERN_MEMO_SIZE", "20000"))
+        # only a policy that compares ids for equality alone may be memoized on renamed facts
+        id_blind = policy_is_id_blind([path.read_text(encoding="utf-8") for path in self.files])
+        self.patterns = PatternMemo(pattern_memo_size) if pattern_memo_size > 0 and id_blind else None
 
     # -- loading facts -------------------------------------------------------
 
@@ -144,9 +151,14 @@ class Engine:
             return None, None, resource_ref, _deny("unknown actor", actor=actor)
         return user, subject, resource_ref, []
 
-    def _grants(self, user: Any, action: Any, subject: Any) -> Iterator[dict[str, Any]]:
+    def _reasons(self, user: Any, action: str, subject: Any, explain: bool) -> list[dict[str, Any]]:
+        """The reasons the policy gives for an allow: the first one, or all with `explain`; [] = deny."""
+        reasons = []
         for result in self.oso.query_rule("grant", user, action, subject, Variable("why")):
-            yield result["bindings"]
+            reasons.append(result["bindings"]["why"])
+            if not explain:
+                break
+        return reasons
 
     # -- the public interface -------------------------------------------------
 
@@ -180,11 +192,10 @@ class Engine:
         if not isinstance(action, str) or not is_known(ref.type, action):
             return Decision(False, _deny("unknown action", action=action, resource_type=ref.type),
                             self.policy_version, revision)
-        reasons = []
-        for bindings in self._grants(user, action, subject):
-            reasons.append(bindings["why"])
-            if not explain:
-                break
+        if self.patterns is not None:
+            reasons = self.patterns.evaluate(user, action, subject, explain, self._reasons)
+        else:
+            reasons = self._reasons(user, action, subject, explain)
         if reasons:
             return Decision(True, reasons, self.policy_version, revision)
         return Decision(False, _deny("no rule allows this", actor=actor, action=action, resource=resource),

@@ -1,0 +1,105 @@
+"""The pattern memo (service/authz/patterns.py) answers exactly what Polar answers.
+
+Decisions are memoized on their facts with ids renamed; that is sound only for a
+policy that compares ids for equality alone. These tests check the precondition
+detector, the renaming, and, on random worlds, that every decision with the memo
+equals the decision without it (allowed and reasons, real ids restored).
+"""
+from __future__ import annotations
+
+import itertools
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from service.authz import Engine
+from service.authz.engine import POLICY_DIR
+from service.authz.facts import Organization, User
+from service.authz.patterns import Renaming, canonical, policy_is_id_blind
+from service.authz.vocabulary import actions_for
+from service.store import models as m
+
+from test_properties import Store, worlds
+
+
+def test_the_policy_is_id_blind_so_the_engine_memoizes() -> None:
+    assert policy_is_id_blind([p.read_text() for p in POLICY_DIR.glob("*.polar")])
+    assert Engine().patterns is not None
+
+
+@pytest.mark.parametrize("code", [
+    "grant(u: User, \"a\", o: Organization, why) if o.id = 1 and why = {};",
+    "grant(u: User, \"a\", o: Organization, why) if o.id > u.id and why = {};",
+    "grant(u: User, \"a\", o: Organization, why) if x = o.id + 0 and why = {x: x};",
+    "grant(u: User, \"a\", o: Organization, why) if o.id - u.id = 0 and why = {};",
+])
+def test_a_policy_that_looks_at_id_values_is_not_memoized(code: str) -> None:
+    assert not policy_is_id_blind([code])
+
+
+def test_numbers_in_comments_and_strings_do_not_count() -> None:
+    assert policy_is_id_blind(['# R12: 2 rules\ngrant(u: User, "a", o: Organization, why) if why = {rule: "R12"};'])
+
+
+def test_an_engine_on_an_id_aware_policy_evaluates_every_decision(tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    shutil.copytree(POLICY_DIR, folder)
+    with open(folder / "organizations.polar", "a", encoding="utf-8") as fh:
+        fh.write('\n# R3: a test rule that looks at an id value\n'
+                 'grant(user: User, "appoint_legal_representative", org: Organization, why) if '
+                 'org.id = 1 and user.role_in(org) = "administrator" and why = {rule: "R3"};\n')
+    assert Engine(folder).patterns is None
+
+
+def test_isomorphic_facts_share_a_key_and_different_facts_do_not() -> None:
+    def facts(user_id: int, org_id: int, partner_id: int, access: str) -> tuple:
+        user = User(user_id, {partner_id: "administrator"}, frozenset({partner_id}))
+        org = Organization(org_id, False, [{"id": 99 + org_id, "partner_id": partner_id, "customer_id": org_id,
+                                            "active": True, "access": access,
+                                            "granted": {"technical": True, "statistical": False}}])
+        names = Renaming()
+        return canonical(user, names)[1], canonical(org, names)[1]
+
+    assert facts(1, 10, 20, "full") == facts(7, 70, 80, "full")
+    assert facts(1, 10, 20, "full") != facts(1, 10, 20, "limited")
+    assert facts(1, 10, 20, "full") != facts(1, 20, 20, "full")  # the customer is its own partner
+
+
+def test_restoring_renames_ids_back_and_leaves_booleans_alone() -> None:
+    names = Renaming()
+    canonical([40, 41, 40], names)
+    assert names.restore({"partnership": 1, "partner": 2, "assigned": True, "reach": [{"org": 2}]}) == \
+        {"partnership": 40, "partner": 41, "assigned": True, "reach": [{"org": 41}]}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    yield Store(tmp_path_factory.mktemp("patterns") / "authz.db")
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[Engine, Engine]:
+    # one memo for all examples: patterns learnt on one world answer questions about the next
+    return Engine(cache_size=0), Engine(cache_size=0, pattern_memo_size=0)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(world=worlds())
+def test_memoized_decisions_equal_direct_evaluation(world: dict, store: Store,
+                                                    engines: tuple[Engine, Engine]) -> None:
+    memoized, direct = engines
+    refs = store.load(world)
+    users = [ref for ref in refs.values() if ref.startswith("user:")]
+    resources = [ref for ref in refs.values() if not ref.startswith("user:")]
+    resources += [f"partnership:{row.id}" for row in m.Partnership.select(m.Partnership.id)]
+    resources += [f"invitation:{row.id}" for row in m.Invitation.select(m.Invitation.id)]
+    for user, resource in itertools.product(users, resources):
+        for action in actions_for(resource.split(":")[0]):
+            for explain in (False, True):
+                a = memoized.decide(user, action, resource, explain=explain)
+                b = direct.decide(user, action, resource, explain=explain)
+                assert (a.allowed, a.reasons) == (b.allowed, b.reasons), (user, action, resource, explain)
