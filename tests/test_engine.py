@@ -170,3 +170,33 @@ def test_a_decision_reads_one_snapshot_even_when_a_write_commits_midway(
     # the first decision saw the store before the write, whole: the partnership and the membership
     assert during.allowed and during.revision == 1
     assert not after.allowed and after.revision == 2
+
+
+def test_decide_many_answers_each_check_as_decide_does(demo: dict[str, str], fresh_engine: Engine) -> None:
+    checks = [(demo[u], a, demo[r]) for u in ("anna", "bernd", "carla", "dirk", "alma")
+              for a, r in (("access_account", "baeckerei"), ("manage_product", "anwalt_web"),
+                           ("view_statistics", "anwalt_web"), ("view_invoice", "webwerk_invoice_metzgerei"),
+                           ("end", "webwerk_anwalt"), ("accept", "webwerk_blumen_invite"))]
+    checks.append((demo["anna"], "fly_to_the_moon", demo["webwerk"]))
+    batch = fresh_engine.decide_many(checks)
+    assert [(d.allowed, d.reasons) for d in batch] == \
+        [(d.allowed, d.reasons) for d in (fresh_engine.decide(*c) for c in checks)]
+    assert any(d.allowed for d in batch) and not all(d.allowed for d in batch)
+
+
+def test_decide_many_denies_only_the_check_that_fails(demo: dict[str, str], fresh_engine: Engine,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.authz import facts
+    real = facts.load_invoice
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("invoice table unreadable")
+
+    monkeypatch.setattr(facts, "load_invoice", broken)
+    monkeypatch.setitem(facts.RESOURCE_LOADERS, "invoice", broken)
+    good, bad = fresh_engine.decide_many([
+        (demo["anna"], "add_customer", demo["webwerk"]),
+        (demo["anna"], "view_invoice", demo["webwerk_invoice_metzgerei"])])
+    assert good.allowed and not good.error
+    assert not bad.allowed and bad.error
+    monkeypatch.setitem(facts.RESOURCE_LOADERS, "invoice", real)

@@ -166,24 +166,50 @@ class Engine:
         """May `actor` take `action` on `resource`? Denies on anything unknown or any error."""
         revision = -1
         try:
-            key = (actor, action, resource)
             if not explain:
                 stamp = revision_stamp()
                 revision = stamp[1]
-                cached = self.cache.get(stamp, key)
+                cached = self.cache.get(stamp, (actor, action, resource))
                 if cached is not None:
                     return cached  # computed from this very store state (see below)
             with read_snapshot():
                 # the stamp read again inside the snapshot names exactly the state the facts come from
                 stamp = revision_stamp()
                 revision = stamp[1]
-                decision = self._decide(actor, action, resource, revision, explain)
-            if not explain:
-                self.cache.put(stamp, key, decision)
-            return decision
+                return self._decide_at(stamp, actor, action, resource, explain)
         except Exception:
-            log.exception("decision failed (denied): actor=%r action=%r resource=%r", actor, action, resource)
-            return Decision(False, _deny("internal error while deciding"), self.policy_version, revision, error=True)
+            return self._failed(actor, action, resource, revision)
+
+    def decide_many(self, checks: list[tuple[str, str, str]]) -> list[Decision]:
+        """Decide every (actor, action, resource) of a batch on one snapshot of the store."""
+        revision = -1
+        try:
+            with read_snapshot():
+                stamp = revision_stamp()
+                revision = stamp[1]
+                return [self._decide_at(stamp, *check, False) for check in checks]
+        except Exception:
+            return [self._failed(*check, revision) for check in checks]
+
+    def _decide_at(self, stamp: tuple[str, int], actor: str, action: str, resource: str,
+                   explain: bool) -> Decision:
+        """One decision inside a snapshot whose stamp is `stamp`; an error denies this one only."""
+        key = (actor, action, resource)
+        try:
+            if not explain:
+                cached = self.cache.get(stamp, key)
+                if cached is not None:
+                    return cached
+            decision = self._decide(actor, action, resource, stamp[1], explain)
+        except Exception:
+            return self._failed(actor, action, resource, stamp[1])
+        if not explain:
+            self.cache.put(stamp, key, decision)
+        return decision
+
+    def _failed(self, actor: Any, action: Any, resource: Any, revision: int) -> Decision:
+        log.exception("decision failed (denied): actor=%r action=%r resource=%r", actor, action, resource)
+        return Decision(False, _deny("internal error while deciding"), self.policy_version, revision, error=True)
 
     def _decide(self, actor: str, action: str, resource: str, revision: int, explain: bool) -> Decision:
         user, subject, ref, denial = self._load(actor, resource)

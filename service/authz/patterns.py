@@ -77,35 +77,34 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return names
 
 
-def canonical(value: Any, names: Renaming) -> tuple[Any, Any]:
-    """(the value with ids renamed, a hashable key describing it exactly).
+def canonical(value: Any, names: Renaming) -> Any:
+    """The value with every id (int, never bool) renamed; strings, booleans and None unchanged.
 
-    Generic on purpose: every field of every fact object takes part, so a field added
-    to a fact can never be left out of the key.
+    Generic on purpose: every field of every fact object is renamed and, through its
+    repr, takes part in the memo's key, so a field added to a fact can never be left out.
     """
     kind = type(value)
-    if kind is bool or value is None or kind is str:
-        return value, value
     if kind is int:
-        renamed = names.rename(value)
-        return renamed, ("#", renamed)
+        return names.rename(value)
+    if kind is bool or kind is str or value is None:
+        return value
     if kind is dict:
-        pairs = [(canonical(k, names), canonical(v, names)) for k, v in value.items()]
-        # the key keeps the dict's order, so it determines the renamed dict exactly, order included
-        return {k[0]: v[0] for k, v in pairs}, ("{", tuple((k[1], v[1]) for k, v in pairs))
-    if kind is list or kind is tuple:
-        items = [canonical(item, names) for item in value]
-        renamed_items = [item[0] for item in items]
-        return (renamed_items if kind is list else tuple(renamed_items),
-                ("[", tuple(item[1] for item in items)))
+        return {canonical(k, names): canonical(v, names) for k, v in value.items()}
+    if kind is list:
+        return [canonical(item, names) for item in value]
+    if kind is tuple:
+        return tuple(canonical(item, names) for item in value)
     if kind is frozenset:
-        items = [canonical(item, names) for item in sorted(value)]
-        return frozenset(item[0] for item in items), ("s", tuple(sorted((item[1] for item in items), key=repr)))
+        return frozenset(canonical(item, names) for item in sorted(value))
     if dataclasses.is_dataclass(value):
-        fields = [(name, canonical(getattr(value, name), names)) for name in _field_names(kind)]
-        renamed = kind(**{name: item[0] for name, item in fields})
-        return renamed, (kind.__name__, tuple(item[1] for _, item in fields))
+        return kind(**{name: canonical(getattr(value, name), names) for name in _field_names(kind)})
     raise TypeError(f"no canonical form for {kind.__name__}")
+
+
+def key_of(value: Any) -> str:
+    """An exact key for canonical facts: the repr of ints, strings, booleans, None, containers
+    and dataclasses (with their class names) determines the value it was made from."""
+    return repr(value)
 
 
 class PatternMemo:
@@ -118,9 +117,9 @@ class PatternMemo:
     def evaluate(self, user: Any, action: str, subject: Any, explain: bool,
                  evaluate: Callable[[Any, str, Any, bool], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         names = Renaming()
-        canonical_user, user_key = canonical(user, names)
-        canonical_subject, subject_key = canonical(subject, names)
-        key = (action, explain, user_key, subject_key)
+        canonical_user = canonical(user, names)
+        canonical_subject = canonical(subject, names)
+        key = (action, explain, key_of(canonical_user), key_of(canonical_subject))
         reasons = self.entries.get(key)
         if reasons is None:
             reasons = evaluate(canonical_user, action, canonical_subject, explain)
