@@ -12,11 +12,12 @@ from service.store import bump_revision, database
 from service.store import models as m
 
 # Statements one uncached decision may issue: the revision (to look in the cache), then in one
-# read snapshot BEGIN, the revision again, the resource, its partnerships, the user, their
-# assignments and product authorization, COMMIT. A cached decision reads only the revision.
+# read snapshot BEGIN, the revision again, the resource (with the customer's partnerships and
+# their grants), the user (with memberships, assignments, product authorization), COMMIT.
+# A cached decision reads only the revision.
 SNAPSHOT = 3  # BEGIN, the revision inside the snapshot, COMMIT
 QUERY_BUDGET = {kind: 1 + SNAPSHOT + n for kind, n in
-                {"organization": 4, "product": 5, "invoice": 2, "invitation": 2, "partnership": 2}.items()}
+                {"organization": 2, "product": 2, "invoice": 2, "invitation": 2, "partnership": 2}.items()}
 
 
 class QueryCounter:

@@ -141,36 +141,41 @@ def _as_datetime(value: Any) -> dt.datetime:
     return InvitationRow.expires_at.python_value(value)
 
 
-def _active_partnerships(customer_id: int, product_id: int | None = None) -> list[dict[str, Any]]:
-    """The customer's active partnerships, with the rights granted on product_id (one query)."""
-    rows = _rows(
-        "SELECT ps.id, ps.partner_id, ps.customer_id, ps.status, ps.access, ps.payment_mode, "
-        "pp.technical, pp.statistical FROM partnership ps "
-        "LEFT JOIN partnership_product pp ON pp.partnership_id = ps.id AND pp.product_id = ? "
-        "WHERE ps.customer_id = ? AND ps.status = 'active'", (product_id or 0, customer_id))
-    found = []
-    for row in rows:
-        partnership = Partnership(*row[:6])
-        if product_id is not None and row[6] is not None:
-            partnership.grants[product_id] = (bool(row[6]), bool(row[7]))
-        found.append(partnership.as_term(product_id))
-    return found
+# One query: the organization with its active partnerships and the rights they grant on one product.
+_ORGANIZATION_WITH_PARTNERSHIPS = (
+    "SELECT o.id, o.is_partner, ps.id, ps.partner_id, ps.customer_id, ps.status, ps.access, ps.payment_mode, "
+    "pp.technical, pp.statistical FROM {source} "
+    "LEFT JOIN partnership ps ON ps.customer_id = o.id AND ps.status = 'active' "
+    "LEFT JOIN partnership_product pp ON pp.partnership_id = ps.id AND pp.product_id = ? "
+    "WHERE {key} = ? ORDER BY ps.id"
+)
 
 
-def load_organization(org_id: int, *, product_id: int | None = None) -> Organization | None:
-    rows = _rows("SELECT id, is_partner FROM organization WHERE id = ?", (org_id,))
+def _organization_from(rows: list[tuple], product_id: int | None) -> Organization | None:
+    """The customer with its active partnerships as Polar dictionaries (granted rights on product_id)."""
     if not rows:
         return None
-    return Organization(rows[0][0], bool(rows[0][1]), _active_partnerships(org_id, product_id))
+    partnerships = []
+    for row in rows:
+        if row[2] is None:  # no active partnership: the LEFT JOIN's empty row
+            continue
+        partnership = Partnership(*row[2:8])
+        if product_id is not None and row[8] is not None:
+            partnership.grants[product_id] = (bool(row[8]), bool(row[9]))
+        partnerships.append(partnership.as_term(product_id))
+    return Organization(rows[0][0], bool(rows[0][1]), partnerships)
+
+
+def load_organization(org_id: int) -> Organization | None:
+    sql = _ORGANIZATION_WITH_PARTNERSHIPS.format(source="organization o", key="o.id")
+    return _organization_from(_rows(sql, (0, org_id)), None)
 
 
 def load_product(product_id: int) -> Product | None:
-    rows = _rows("SELECT o.id, o.is_partner FROM product p JOIN organization o ON o.id = p.organization_id "
-                 "WHERE p.id = ?", (product_id,))
-    if not rows:
-        return None
-    org_id, is_partner = rows[0]
-    return Product(product_id, Organization(org_id, bool(is_partner), _active_partnerships(org_id, product_id)))
+    sql = _ORGANIZATION_WITH_PARTNERSHIPS.format(
+        source="product x JOIN organization o ON o.id = x.organization_id", key="x.id")
+    org = _organization_from(_rows(sql, (product_id, product_id)), product_id)
+    return Product(product_id, org) if org else None
 
 
 def load_invoice(invoice_id: int) -> Invoice | None:
@@ -222,21 +227,19 @@ def customer_and_product_of(resource: Any) -> tuple[int | None, int | None]:
 
 
 def load_user(user_id: int, *, customer_id: int | None = None, product_id: int | None = None) -> User | None:
-    rows = _rows("SELECT u.id, m.organization_id, m.role, m.billing FROM users u "
-                 "LEFT JOIN membership m ON m.user_id = u.id WHERE u.id = ?", (user_id,))
-    if not rows:
+    """The user with their memberships, narrowed to the resource at hand: their assignments to
+    `customer_id` and their authorization for `product_id` (one query)."""
+    rows = _rows(
+        "SELECT 'u', u.id, NULL, NULL FROM users u WHERE u.id = ? "
+        "UNION ALL SELECT 'm', m.organization_id, m.role, m.billing FROM membership m WHERE m.user_id = ? "
+        "UNION ALL SELECT 'a', a.partner_id, NULL, NULL FROM assignment a WHERE a.user_id = ? AND a.customer_id = ? "
+        "UNION ALL SELECT 'p', pa.product_id, NULL, NULL FROM product_authorization pa "
+        "WHERE pa.user_id = ? AND pa.product_id = ?",
+        (user_id, user_id, user_id, customer_id or 0, user_id, product_id or 0))
+    if not any(kind == "u" for kind, *_ in rows):
         return None
-    roles = {org: role for _, org, role, _ in rows if org is not None}
-    billing = frozenset(org for _, org, _, has in rows if org is not None and has)
-    user = User(user_id, roles, billing)
-    if customer_id is not None:
-        user.assignments = frozenset(
-            (r[0], customer_id) for r in _rows(
-                "SELECT partner_id FROM assignment WHERE user_id = ? AND customer_id = ?",
-                (user_id, customer_id)))
-    if product_id is not None:
-        user.authorized_products = frozenset(
-            r[0] for r in _rows(
-                "SELECT product_id FROM product_authorization WHERE user_id = ? AND product_id = ?",
-                (user_id, product_id)))
-    return user
+    roles = {org: role for kind, org, role, _ in rows if kind == "m"}
+    billing = frozenset(org for kind, org, _, has in rows if kind == "m" and has)
+    assignments = frozenset((partner, customer_id) for kind, partner, _, _ in rows if kind == "a")
+    authorized = frozenset(product for kind, product, _, _ in rows if kind == "p")
+    return User(user_id, roles, billing, authorized, assignments)
