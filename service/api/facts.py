@@ -13,7 +13,7 @@ from typing import Annotated, Any, Callable, Literal
 
 import peewee as pw
 from flask import Blueprint, current_app
-from pydantic import Field, StringConstraints
+from pydantic import StringConstraints
 
 from service.authz import parse_ref
 from service.store import bump_revision, current_revision, database, is_postgres

@@ -11,7 +11,7 @@ import hashlib
 import io
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -246,23 +246,16 @@ class Engine:
             yield result["bindings"]
 
 
-_engine: Engine | None = None
+# The process's engine and the pid that built it: a forked child builds its own (one Oso per process).
+_process_engine: tuple[int, Engine] | None = None
 
 
 def get_engine() -> Engine:
     """The process's engine, built on first use (one Oso per process; not shared across forks)."""
-    global _engine
-    if _engine is None or _engine_pid != os.getpid():
-        _set_engine(Engine())
-    return _engine  # type: ignore[return-value]
-
-
-_engine_pid = -1
-
-
-def _set_engine(engine: Engine) -> None:
-    global _engine, _engine_pid
-    _engine, _engine_pid = engine, os.getpid()
+    global _process_engine
+    if _process_engine is None or _process_engine[0] != os.getpid():
+        _process_engine = (os.getpid(), Engine())
+    return _process_engine[1]
 
 
 def decide(actor: str, action: str, resource: str, *, explain: bool = False) -> Decision:

@@ -25,26 +25,17 @@ class Partnership:
     status: str
     access: str
     payment_mode: str | None
-    # product id -> (technical, statistical); only the products a decision needs
-    grants: dict[int, tuple[bool, bool]] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
         return self.status == "active"
 
-    def grants_technical(self, product_id: int) -> bool:
-        return self.grants.get(product_id, (False, False))[0]
-
-    def grants_statistical(self, product_id: int) -> bool:
-        return self.grants.get(product_id, (False, False))[1]
-
-    def as_term(self, product_id: int | None = None) -> dict[str, Any]:
+    def as_term(self, technical: bool = False, statistical: bool = False) -> dict[str, Any]:
         """This partnership as a plain Polar dictionary: its fields are read without FFI round trips.
 
-        `granted` holds the rights the customer granted on `product_id` (limited access only);
-        an invitation's requested rights never reach here (R8).
+        `granted` holds the rights the customer granted on the product a decision is about
+        (limited access only); an invitation's requested rights never reach here (R8).
         """
-        technical, statistical = self.grants.get(product_id, (False, False)) if product_id else (False, False)
         return {"id": self.id, "partner_id": self.partner_id, "customer_id": self.customer_id,
                 "active": self.active, "access": self.access,
                 "granted": {"technical": technical, "statistical": statistical}}
@@ -151,30 +142,28 @@ _ORGANIZATION_WITH_PARTNERSHIPS = (
 )
 
 
-def _organization_from(rows: list[tuple], product_id: int | None) -> Organization | None:
-    """The customer with its active partnerships as Polar dictionaries (granted rights on product_id)."""
+def _organization_from(rows: list[tuple]) -> Organization | None:
+    """The customer with its active partnerships as Polar dictionaries (with the rights granted on
+    the product the query joined, if any)."""
     if not rows:
         return None
-    partnerships = []
-    for row in rows:
-        if row[2] is None:  # no active partnership: the LEFT JOIN's empty row
-            continue
-        partnership = Partnership(*row[2:8])
-        if product_id is not None and row[8] is not None:
-            partnership.grants[product_id] = (bool(row[8]), bool(row[9]))
-        partnerships.append(partnership.as_term(product_id))
+    partnerships = [
+        Partnership(*row[2:8]).as_term(bool(row[8]), bool(row[9]))
+        for row in rows
+        if row[2] is not None  # None: no active partnership, the LEFT JOIN's empty row
+    ]
     return Organization(rows[0][0], bool(rows[0][1]), partnerships)
 
 
 def load_organization(org_id: int) -> Organization | None:
     sql = _ORGANIZATION_WITH_PARTNERSHIPS.format(source="organization o", key="o.id")
-    return _organization_from(_rows(sql, (0, org_id)), None)
+    return _organization_from(_rows(sql, (0, org_id)))
 
 
 def load_product(product_id: int) -> Product | None:
     sql = _ORGANIZATION_WITH_PARTNERSHIPS.format(
         source="product x JOIN organization o ON o.id = x.organization_id", key="x.id")
-    org = _organization_from(_rows(sql, (product_id, product_id)), product_id)
+    org = _organization_from(_rows(sql, (product_id, product_id)))
     return Product(product_id, org) if org else None
 
 

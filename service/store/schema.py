@@ -68,8 +68,3 @@ def revision_stamp() -> tuple[str, int]:
     cursor = database.execute_sql("SELECT epoch, value FROM store_revision WHERE id = 1")
     row = cursor.fetchone()
     return (row[0], int(row[1])) if row else ("", 0)
-
-
-def drop_everything() -> None:
-    """Drop every table (tests and `authz init-db --reset` only)."""
-    database.drop_tables(MODELS, safe=True, cascade=isinstance(database.obj, pw.PostgresqlDatabase))

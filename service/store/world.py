@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import peewee as pw
 import yaml
@@ -260,7 +260,3 @@ def read_world_file(path: str | Path) -> dict[str, Any]:
 
 def store_is_empty() -> bool:
     return not m.Organization.select().exists()
-
-
-def iter_keys(refs: dict[str, str], kind: str) -> Iterable[tuple[str, str]]:
-    return ((k, v) for k, v in refs.items() if v.startswith(kind + ":"))
