@@ -19,6 +19,7 @@ from service.authz import Engine
 from service.authz.engine import POLICY_DIR
 from service.authz.facts import Organization, User
 from service.authz.patterns import Renaming, canonical, key_of, policy_is_id_blind
+from service.authz.shapes import common_shapes
 from service.authz.vocabulary import actions_for
 from service.store import models as m
 
@@ -68,9 +69,29 @@ def test_isomorphic_facts_share_a_key_and_different_facts_do_not() -> None:
     assert facts(1, 10, 20, "full") != facts(1, 20, 20, "full")  # the customer is its own partner
 
 
+def test_ids_are_renamed_kind_by_kind_so_coincidences_across_kinds_do_not_split_shapes() -> None:
+    def facts(partnership_id: int) -> tuple:
+        user = User(1, {20: "administrator"}, frozenset({20}))
+        org = Organization(10, False, [{"id": partnership_id, "partner_id": 20, "customer_id": 10,
+                                        "active": True, "access": "full",
+                                        "granted": {"technical": False, "statistical": False}}])
+        names = Renaming()
+        return key_of(canonical(user, names)), key_of(canonical(org, names))
+
+    # partnership 20 is not organization 20: same shape as partnership 99
+    assert facts(20) == facts(99)
+    names = Renaming()
+    assert canonical(7, names, "organization") != canonical(7, names, "partnership")
+
+
+def test_an_id_of_undeclared_kind_is_an_error_not_a_guess() -> None:
+    with pytest.raises(TypeError, match="undeclared kind"):
+        canonical({"id": 3}, Renaming())
+
+
 def test_restoring_renames_ids_back_and_leaves_booleans_alone() -> None:
     names = Renaming()
-    canonical([40, 41, 40], names)
+    canonical([40, 41, 40], names, "organization")
     assert names.restore({"partnership": 1, "partner": 2, "assigned": True, "reach": [{"org": 2}]}) == \
         {"partnership": 40, "partner": 41, "assigned": True, "reach": [{"org": 41}]}
 
@@ -81,17 +102,29 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 
 @pytest.fixture(scope="module")
-def engines() -> tuple[Engine, Engine]:
+def engines() -> tuple[Engine, Engine, Engine]:
     # one memo for all examples: patterns learnt on one world answer questions about the next
-    return Engine(cache_size=0), Engine(cache_size=0, pattern_memo_size=0)
+    return (Engine(cache_size=0), Engine(cache_size=0, pattern_memo_size=0),
+            Engine(cache_size=0, shape_table=True))
+
+
+def test_every_shape_of_the_table_answers_what_polar_answers_on_those_facts(
+        engines: tuple[Engine, Engine, Engine]) -> None:
+    tabled = engines[2]
+    assert tabled.patterns is not None and len(tabled.patterns.table) > 1000
+    entries = len(tabled.patterns.entries)
+    for user, action, subject in common_shapes():
+        assert tabled.patterns.evaluate(user, action, subject, False, tabled._reasons) == \
+            tabled._reasons(user, action, subject, False), (user, action, subject)
+    assert len(tabled.patterns.entries) == entries  # every one came from the table
 
 
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(world=worlds())
 def test_memoized_decisions_equal_direct_evaluation(world: dict, store: Store,
-                                                    engines: tuple[Engine, Engine]) -> None:
-    memoized, direct = engines
+                                                    engines: tuple[Engine, Engine, Engine]) -> None:
+    memoized, direct, tabled = engines
     refs = store.load(world)
     users = [ref for ref in refs.values() if ref.startswith("user:")]
     resources = [ref for ref in refs.values() if not ref.startswith("user:")]
@@ -103,3 +136,5 @@ def test_memoized_decisions_equal_direct_evaluation(world: dict, store: Store,
                 a = memoized.decide(user, action, resource, explain=explain)
                 b = direct.decide(user, action, resource, explain=explain)
                 assert (a.allowed, a.reasons) == (b.allowed, b.reasons), (user, action, resource, explain)
+                c = tabled.decide(user, action, resource, explain=explain)
+                assert (c.allowed, c.reasons) == (b.allowed, b.reasons), (user, action, resource, explain)

@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,6 +24,7 @@ from service.store.schema import revision_stamp
 from . import facts
 from .patterns import PatternMemo, policy_is_id_blind
 from .refs import Ref, RefError, parse_ref
+from .shapes import common_shapes
 from .vocabulary import actions_for, is_known
 
 log = logging.getLogger("authz.engine")
@@ -117,7 +119,7 @@ class Engine:
     """The rules of policies/*.polar, loaded once per process."""
 
     def __init__(self, policy_dir: Path = POLICY_DIR, cache_size: int | None = None,
-                 pattern_memo_size: int | None = None) -> None:
+                 pattern_memo_size: int | None = None, shape_table: bool | None = None) -> None:
         self.files = policy_files(policy_dir)
         self.oso = build_oso(self.files)
         self.policy_version = policy_version_of(self.files)
@@ -129,6 +131,18 @@ class Engine:
         # only a policy that compares ids for equality alone may be memoized on renamed facts
         id_blind = policy_is_id_blind([path.read_text(encoding="utf-8") for path in self.files])
         self.patterns = PatternMemo(pattern_memo_size) if pattern_memo_size > 0 and id_blind else None
+        if shape_table is None:
+            shape_table = os.environ.get("AUTHZ_SHAPE_TABLE", "0") == "1"
+        self.shape_table_seconds: float | None = None
+        if shape_table and self.patterns is not None:
+            self._learn_common_shapes()
+
+    def _learn_common_shapes(self) -> None:
+        """Evaluate the policy on the common fact shapes now, so that first requests need not (shapes.py)."""
+        started = time.perf_counter()
+        size = self.patterns.learn(common_shapes(), self._reasons)  # type: ignore[union-attr]
+        self.shape_table_seconds = time.perf_counter() - started
+        log.info("shape table: %d answers computed in %.2f s", size, self.shape_table_seconds)
 
     # -- loading facts -------------------------------------------------------
 

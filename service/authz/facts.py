@@ -16,12 +16,25 @@ from service.store.models import Invitation as InvitationRow, utcnow
 
 from .refs import Ref
 
+# What every id in these facts identifies. The pattern memo renames ids kind by kind
+# (service/authz/patterns.py), so each int field declares its kind: `ids(kind)` on a
+# field whose ints are all of one kind, and PARTNERSHIP_TERM_IDS for the dictionaries
+# below. An int whose kind is not declared makes a decision fail (closed).
+USER, ORGANIZATION, PRODUCT, INVOICE, INVITATION, PARTNERSHIP = (
+    "user", "organization", "product", "invoice", "invitation", "partnership")
+PARTNERSHIP_TERM_IDS = {"id": PARTNERSHIP, "partner_id": ORGANIZATION, "customer_id": ORGANIZATION}
+
+
+def ids(kind: str | dict[str, str], **options: Any) -> Any:
+    """A dataclass field whose ints are ids of `kind` (or, for dictionaries, of kind[key])."""
+    return field(metadata={"ids": kind}, **options)
+
 
 @dataclass(slots=True)
 class Partnership:
-    id: int
-    partner_id: int
-    customer_id: int
+    id: int = ids(PARTNERSHIP)
+    partner_id: int = ids(ORGANIZATION)
+    customer_id: int = ids(ORGANIZATION)
     status: str
     access: str
     payment_mode: str | None
@@ -43,15 +56,15 @@ class Partnership:
 
 @dataclass(slots=True)
 class Organization:
-    id: int
+    id: int = ids(ORGANIZATION)
     is_partner: bool
     # the active partnerships in which this organization is the customer, as Polar dictionaries
-    partnerships: list[dict[str, Any]] = field(default_factory=list)
+    partnerships: list[dict[str, Any]] = ids(PARTNERSHIP_TERM_IDS, default_factory=list)
 
 
 @dataclass(slots=True)
 class Product:
-    id: int
+    id: int = ids(PRODUCT)
     organization: Organization
 
     @property
@@ -66,15 +79,15 @@ class Product:
 
 @dataclass(slots=True)
 class Invoice:
-    id: int
+    id: int = ids(INVOICE)
     organization: Organization
 
 
 @dataclass(slots=True)
 class Invitation:
-    id: int
-    partner_id: int
-    customer_id: int
+    id: int = ids(INVITATION)
+    partner_id: int = ids(ORGANIZATION)
+    customer_id: int = ids(ORGANIZATION)
     inviting_side: str
     status: str
     expired: bool
@@ -98,11 +111,11 @@ class Invitation:
 
 @dataclass(slots=True)
 class User:
-    id: int
-    roles: dict[int, str] = field(default_factory=dict)         # organization id -> role
-    billing: frozenset[int] = frozenset()                       # organizations with the billing right
-    authorized_products: frozenset[int] = frozenset()           # narrowed to the resource's product
-    assignments: frozenset[tuple[int, int]] = frozenset()       # (partner, customer), narrowed
+    id: int = ids(USER)
+    roles: dict[int, str] = ids(ORGANIZATION, default_factory=dict)  # organization id -> role
+    billing: frozenset[int] = ids(ORGANIZATION, default=frozenset())  # organizations with the billing right
+    authorized_products: frozenset[int] = ids(PRODUCT, default=frozenset())  # narrowed to the resource's product
+    assignments: frozenset[tuple[int, int]] = ids(ORGANIZATION, default=frozenset())  # (partner, customer), narrowed
 
     def role_in(self, org: "int | Organization") -> str | None:
         """The user's role in an organization, given as an id or as the Organization itself

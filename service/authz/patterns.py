@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 _COMMENT = re.compile(r"#[^\n]*")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -40,19 +40,24 @@ def policy_is_id_blind(sources: list[str]) -> bool:
 
 
 class Renaming:
-    """A consistent renaming of the ids (ints, never bools) of one decision's facts."""
+    """A consistent renaming of one decision's ids, kind by kind (see facts.ids).
+
+    Every distinct (kind, id) gets the next number, so equal ids of one kind stay equal and
+    ids of different kinds never coincide: an organization and a partnership that happen to
+    share the number 2 in the store are two unrelated things, and their canonical forms say so.
+    """
 
     __slots__ = ("forward", "backward")
 
     def __init__(self) -> None:
-        self.forward: dict[int, int] = {}
+        self.forward: dict[tuple[str, int], int] = {}
         self.backward: list[int] = [0]
 
-    def rename(self, value: int) -> int:
-        canonical = self.forward.get(value)
+    def rename(self, kind: str, value: int) -> int:
+        canonical = self.forward.get((kind, value))
         if canonical is None:
             canonical = len(self.backward)
-            self.forward[value] = canonical
+            self.forward[(kind, value)] = canonical
             self.backward.append(value)
         return canonical
 
@@ -67,38 +72,46 @@ class Renaming:
         return [self.restore(item) for item in value]
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+Kind = Any  # None (no ids here), a kind name, or {dictionary key: kind name}
+
+_FIELD_KINDS: dict[type, tuple[tuple[str, Kind], ...]] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
+def _field_kinds(cls: type) -> tuple[tuple[str, Kind], ...]:
+    kinds = _FIELD_KINDS.get(cls)
+    if kinds is None:
+        kinds = _FIELD_KINDS[cls] = tuple((f.name, f.metadata.get("ids")) for f in dataclasses.fields(cls))
+    return kinds
 
 
-def canonical(value: Any, names: Renaming) -> Any:
-    """The value with every id (int, never bool) renamed; strings, booleans and None unchanged.
+def canonical(value: Any, names: Renaming, kind: Kind = None) -> Any:
+    """The value with every id (int, never bool) renamed by its kind; strings, booleans and None unchanged.
 
     Generic on purpose: every field of every fact object is renamed and, through its
-    repr, takes part in the memo's key, so a field added to a fact can never be left out.
+    repr, takes part in the memo's key, so a field added to a fact can never be left out;
+    an int whose kind was not declared is an error (the decision then fails closed).
     """
-    kind = type(value)
-    if kind is int:
-        return names.rename(value)
-    if kind is bool or kind is str or value is None:
+    vtype = type(value)
+    if vtype is int:
+        if not isinstance(kind, str):
+            raise TypeError(f"an id ({value}) of undeclared kind: declare it with facts.ids()")
+        return names.rename(kind, value)
+    if vtype is bool or vtype is str or value is None:
         return value
-    if kind is dict:
-        return {canonical(k, names): canonical(v, names) for k, v in value.items()}
-    if kind is list:
-        return [canonical(item, names) for item in value]
-    if kind is tuple:
-        return tuple(canonical(item, names) for item in value)
-    if kind is frozenset:
-        return frozenset(canonical(item, names) for item in sorted(value))
+    if vtype is dict:
+        if isinstance(kind, dict):
+            return {key: canonical(item, names, kind.get(key)) for key, item in value.items()}
+        return {canonical(key, names, kind): canonical(item, names, kind) for key, item in value.items()}
+    if vtype is list:
+        return [canonical(item, names, kind) for item in value]
+    if vtype is tuple:
+        return tuple(canonical(item, names, kind) for item in value)
+    if vtype is frozenset:
+        return frozenset(canonical(item, names, kind) for item in sorted(value))
     if dataclasses.is_dataclass(value):
-        return kind(**{name: canonical(getattr(value, name), names) for name in _field_names(kind)})
-    raise TypeError(f"no canonical form for {kind.__name__}")
+        return vtype(**{name: canonical(getattr(value, name), names, field_kind)
+                        for name, field_kind in _field_kinds(vtype)})
+    raise TypeError(f"no canonical form for {vtype.__name__}")
 
 
 def key_of(value: Any) -> str:
@@ -108,22 +121,44 @@ def key_of(value: Any) -> str:
 
 
 class PatternMemo:
-    """Policy answers (the list of reasons) by canonical facts; bounded, cleared when full."""
+    """Policy answers (the list of reasons) by canonical facts.
+
+    `entries` are learnt from live decisions, bounded, and cleared when full; `table`
+    holds the answers computed at start-up for the common shapes (see shapes.py) and
+    is never cleared. Both hold only what Polar answered on those very facts.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.entries: dict[Any, list[dict[str, Any]]] = {}
+        self.table: dict[Any, list[dict[str, Any]]] = {}
 
-    def evaluate(self, user: Any, action: str, subject: Any, explain: bool,
-                 evaluate: Callable[[Any, str, Any, bool], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    @staticmethod
+    def _canonical(user: Any, action: str, subject: Any, explain: bool) -> tuple[Renaming, Any, Any, tuple]:
         names = Renaming()
         canonical_user = canonical(user, names)
         canonical_subject = canonical(subject, names)
-        key = (action, explain, key_of(canonical_user), key_of(canonical_subject))
-        reasons = self.entries.get(key)
+        return names, canonical_user, canonical_subject, (
+            action, explain, key_of(canonical_user), key_of(canonical_subject))
+
+    def evaluate(self, user: Any, action: str, subject: Any, explain: bool,
+                 evaluate: Callable[[Any, str, Any, bool], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        names, canonical_user, canonical_subject, key = self._canonical(user, action, subject, explain)
+        reasons = self.table.get(key)
+        if reasons is None:
+            reasons = self.entries.get(key)
         if reasons is None:
             reasons = evaluate(canonical_user, action, canonical_subject, explain)
             if len(self.entries) >= self.size:
                 self.entries = {}
             self.entries[key] = reasons
         return [names.restore(reason) for reason in reasons]
+
+    def learn(self, shapes: Iterable[tuple[Any, str, Any]],
+              evaluate: Callable[[Any, str, Any, bool], list[dict[str, Any]]]) -> int:
+        """Evaluate the policy on each (user, action, resource) shape into the table; returns its size."""
+        for user, action, subject in shapes:
+            _, canonical_user, canonical_subject, key = self._canonical(user, action, subject, False)
+            if key not in self.table:
+                self.table[key] = evaluate(canonical_user, action, canonical_subject, False)
+        return len(self.table)
