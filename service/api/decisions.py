@@ -23,7 +23,7 @@ from service.store.schema import current_revision
 
 from .auth import CHECK, current_key_id
 from .errors import ApiError
-from .metrics import DECISION_LATENCY, count_decision
+from .metrics import count_decision, observe_latency
 from .registry import route
 from .schemas import Action, Answer, Reason, Ref, Request, ResourceType, UserRef
 
@@ -133,7 +133,7 @@ def _require_revision(min_revision: int | None) -> int:
 def _record(endpoint: str, decision_id: str, actor: Any, action: str, resource: Any, allowed: bool,
             reasons: Any, engine: Engine, revision: int, started: float, error: bool = False, **extra: Any) -> None:
     elapsed = time.perf_counter() - started
-    DECISION_LATENCY.labels(endpoint=endpoint).observe(elapsed)
+    observe_latency(endpoint, elapsed)
     count_decision(action, allowed, error)
     _log().write(decision_id=decision_id, key_id=current_key_id(), actor=actor, action=action, resource=resource,
                  allowed=allowed, reasons=reasons, policy_version=engine.policy_version, revision=revision,
@@ -176,7 +176,7 @@ def check_batch(body: BatchRequest):
     # one snapshot for the whole batch: every answer reflects the same store state
     decisions = engine.decide_many([(item.actor, item.action, item.resource) for item in body.checks])
     elapsed = time.perf_counter() - started
-    DECISION_LATENCY.labels(endpoint="batch").observe(elapsed)  # one observation: the batch's
+    observe_latency("batch", elapsed)  # one observation: the batch's
     results = []
     for item, decision in zip(body.checks, decisions):
         decision_id = str(uuid.uuid4())

@@ -2,6 +2,8 @@
 keeps its own (scrape per worker, or sum at the scraper); no multiprocess directory is used."""
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from service.authz.vocabulary import ACTIONS
@@ -19,11 +21,26 @@ ERRORS = Counter("authz_errors_total", "Error answers, by HTTP status and code",
                  registry=REGISTRY)
 
 
+# labelled children, looked up once: .labels() costs more than the increment itself
+_decision_counters: dict[tuple[str, str], Any] = {}
+_latency_histograms: dict[str, Any] = {}
+
+
 def count_decision(action: str, allowed: bool, error: bool = False) -> None:
     outcome = "error" if error else ("allow" if allowed else "deny")
     # actions come from callers: bound the label set to the vocabulary's words
     label = action if action in _KNOWN_ACTIONS else "other"
-    DECISIONS.labels(action=label, outcome=outcome).inc()
+    counter = _decision_counters.get((label, outcome))
+    if counter is None:
+        counter = _decision_counters[(label, outcome)] = DECISIONS.labels(action=label, outcome=outcome)
+    counter.inc()
+
+
+def observe_latency(endpoint: str, seconds: float) -> None:
+    histogram = _latency_histograms.get(endpoint)
+    if histogram is None:
+        histogram = _latency_histograms[endpoint] = DECISION_LATENCY.labels(endpoint=endpoint)
+    histogram.observe(seconds)
 
 
 def count_error(status: int, code: str) -> None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
@@ -65,8 +65,8 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH, chunked or not
     try:
         data = json.loads(raw.decode("utf-8"))
-        # lone surrogates ("\ud800") decode but cannot be stored or echoed as UTF-8
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        if b"\\u" in raw:  # only a \u escape can smuggle in a lone surrogate ("\ud800"), which
+            json.dumps(data, ensure_ascii=False).encode("utf-8")  # decodes but cannot be stored or echoed
     except (ValueError, RecursionError, UnicodeError):
         raise ApiError(400, "malformed_json", "the body must be a JSON object (UTF-8)") from None
     if not isinstance(data, dict):
@@ -86,9 +86,13 @@ def _render(result: Any, op: Operation) -> Response:
     if op.response is not None and not isinstance(result, op.response):
         result = op.response.model_validate(result)
     payload = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-    response = jsonify(payload)
-    response.status_code = status
-    return response
+    return json_response(payload, status)
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """What flask.jsonify answers outside debug mode (compact, sorted keys), without its per-call overhead."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=current_app.json.default)  # type: ignore[attr-defined]
+    return Response(text + "\n", status=status, mimetype="application/json")
 
 
 def route(bp: Blueprint, rule: str, method: str = "POST", *, scope: str, summary: str,
