@@ -6,17 +6,25 @@ active limited partnership granting this product's technical right"), only with
 other ids. The policy cannot tell two such questions apart, because it only
 ever compares ids for equality: it has no numeric literals and no arithmetic or
 ordering. So each decision's facts (always read fresh from the store) are
-renamed to a canonical form — every distinct id becomes 1, 2, 3, ... in order of
-appearance — and Polar evaluates the canonical facts; its answer is stored under
-those canonical facts, and the ids in the reasons are renamed back. Two
-decisions share an entry only when their facts are identical up to renaming ids,
-so an entry can never carry an answer about other facts: nothing here depends on
-the store revision, and a write changes the facts, hence the key.
+renamed to a canonical form — every distinct id of each kind becomes the next
+of 1, 2, 3, ... in order of appearance — and Polar evaluates the canonical
+facts; its answer is stored under those canonical facts, and the ids in the
+reasons are renamed back. Two decisions share an entry only when their facts
+are identical up to renaming ids, so an entry can never carry an answer about
+other facts: nothing here depends on the store revision, and a write changes
+the facts, hence the key.
 
-The precondition is checked when the policy loads (`policy_is_id_blind`): a
-policy that mentions a number or an ordering or arithmetic operator gets no
+Ids are typed, as in SpiceDB or OpenFGA ("organization:2" is not
+"partnership:2"): each fact field declares the kind of its ids (facts.ids), and
+ids of different kinds never share a canonical number. So the memo is exact
+for a policy that compares ids for equality only, and only with ids of the same
+kind — comparing an organization's id with a partnership's would be a
+meaningless coincidence in the store anyway; the policy never does.
+
+The first precondition is checked when the policy loads (`policy_is_id_blind`):
+a policy that mentions a number or an ordering or arithmetic operator gets no
 memo. tests/test_patterns.py compares memoized and direct evaluation on random
-worlds.
+worlds, whose small ids make cross-kind coincidences common.
 """
 from __future__ import annotations
 
