@@ -3,9 +3,14 @@
 A served engine learns the common fact shapes at boot (service/authz/shapes.py), so a
 worker's first requests do not each pay a Polar evaluation; AUTHZ_SHAPE_TABLE=0 turns it off.
 """
+import gc
 import os
 
 from service.api import create_app
 
 os.environ.setdefault("AUTHZ_SHAPE_TABLE", "1")
 app = create_app()
+# What start-up built (the policy, the shape table, pydantic schemas, the app) lives as long as
+# the worker: moved out of the collector's generations, it is not walked again by every full
+# collection, which otherwise cost about a third of a batch's time.
+gc.freeze()
