@@ -4,8 +4,8 @@ Why: the memo (patterns.py) answers a question whose facts have a shape it has
 seen before in a few µs, but the first question of each shape costs a Polar
 evaluation (0.3-1 ms). A worker that has just started would pay that on
 roughly one request in twenty until it has seen the shapes of its traffic. So,
-when the shape table is on (`AUTHZ_SHAPE_TABLE=1`, the default of `authz
-serve`), the engine evaluates the policy once on every shape listed here at
+when the shape table is on (`AUTHZ_SHAPE_TABLE=1`, which service/wsgi.py sets for every served
+worker), the engine evaluates the policy once on every shape listed here at
 start-up.
 
 The shapes come from the fact model alone (facts.py: roles, partnerships,
