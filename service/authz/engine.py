@@ -133,7 +133,6 @@ class Engine:
         self.patterns = PatternMemo(pattern_memo_size) if pattern_memo_size > 0 and id_blind else None
         if shape_table is None:
             shape_table = os.environ.get("AUTHZ_SHAPE_TABLE", "0") == "1"
-        self.shape_table_seconds: float | None = None
         if shape_table and self.patterns is not None:
             self._learn_common_shapes()
 
@@ -141,8 +140,7 @@ class Engine:
         """Evaluate the policy on the common fact shapes now, so that first requests need not (shapes.py)."""
         started = time.perf_counter()
         size = self.patterns.learn(common_shapes(), self._reasons)  # type: ignore[union-attr]
-        self.shape_table_seconds = time.perf_counter() - started
-        log.info("shape table: %d answers computed in %.2f s", size, self.shape_table_seconds)
+        log.info("shape table: %d answers computed in %.2f s", size, time.perf_counter() - started)
 
     # -- loading facts -------------------------------------------------------
 

@@ -18,7 +18,7 @@ from service.store import models as m
 from .access import difference, granted_access, parse_access, requested_access, write_grant
 from .common import authorize, load, ref_id
 from .errors import Conflict, Invalid
-from .records import history_of, partnership_state, record
+from .records import history_of, iso, partnership_state, record
 
 
 def _load_active(partnership_id: int) -> m.Partnership:
@@ -37,15 +37,19 @@ def _origin(p: m.Partnership) -> m.Invitation | None:
 def review_partnership(acting_user: str, partnership: str, *, engine: Engine | None = None) -> dict[str, Any]:
     """The granted access and payment mode beside what was requested (R10; R1 for the customer)."""
     ref_id(acting_user, "user", "acting_user")
-    p_id = ref_id(partnership, "partnership", "partnership")
-    load(m.Partnership, p_id, "partnership", "partnership")
-    authorize(acting_user, "review", f"partnership:{p_id}", engine)
-    return describe_partnership(f"partnership:{p_id}")
+    p = load(m.Partnership, ref_id(partnership, "partnership", "partnership"), "partnership", "partnership")
+    authorize(acting_user, "review", f"partnership:{p.id}", engine)
+    return _description(p)
 
 
 def describe_partnership(partnership: str) -> dict[str, Any]:
-    """Grant beside request, unauthorized: for review_partnership() and the operator's CLI only."""
-    p = load(m.Partnership, ref_id(partnership, "partnership", "partnership"), "partnership", "partnership")
+    """Grant beside request, unauthorized: for the operator's CLI only."""
+    return _description(load(m.Partnership, ref_id(partnership, "partnership", "partnership"),
+                              "partnership", "partnership"))
+
+
+def _description(p: m.Partnership) -> dict[str, Any]:
+    """The partnership's state with its grant beside the request it was created from."""
     origin = _origin(p)
     requested = requested_access(origin) if origin is not None else None
     granted = granted_access(p)
@@ -54,11 +58,7 @@ def describe_partnership(partnership: str) -> dict[str, Any]:
             "requested": requested.as_dict() if requested else None,
             "not_granted": difference(requested, granted),
             "invitation": f"invitation:{origin.id}" if origin else None,
-            "created_at": _iso(p.created_at)}
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.isoformat(timespec="seconds") + "Z"
+            "created_at": iso(p.created_at)}
 
 
 def change_access(acting_user: str, partnership: str, granted: Any, *, engine: Engine | None = None,
@@ -175,5 +175,5 @@ def export_customers(acting_user: str, organization: str, *, engine: Engine | No
         statistical = " ".join(f"product:{x.product_id}" for x in granted.products if x.statistical)
         writer.writerow([_cell(v) for v in (
             f"organization:{p.customer_id}", p.customer.name, f"partnership:{p.id}", granted.level,
-            granted.payment_mode, _iso(p.created_at), technical, statistical)])
+            granted.payment_mode, iso(p.created_at), technical, statistical)])
     return out.getvalue()

@@ -27,10 +27,10 @@ def invitation_state(inv: m.Invitation) -> dict[str, Any]:
         "inviting_side": inv.inviting_side,
         "invited_by": f"user:{inv.invited_by_id}" if inv.invited_by_id else None,
         "requested": requested_access(inv).as_dict(),
-        "sent_at": _iso(inv.sent_at),
-        "expires_at": _iso(inv.expires_at),
+        "sent_at": iso(inv.sent_at),
+        "expires_at": iso(inv.expires_at),
         "answered_by": f"user:{inv.answered_by_id}" if inv.answered_by_id else None,
-        "answered_at": _iso(inv.answered_at),
+        "answered_at": iso(inv.answered_at),
         "partnership": f"partnership:{inv.partnership_id}" if inv.partnership_id else None,
     }
 
@@ -42,13 +42,14 @@ def partnership_state(p: m.Partnership) -> dict[str, Any]:
         "partner": f"organization:{p.partner_id}",
         "customer": f"organization:{p.customer_id}",
         "granted": granted_access(p).as_dict(),
-        "updated_at": _iso(p.updated_at),
-        "ended_at": _iso(p.ended_at),
+        "updated_at": iso(p.updated_at),
+        "ended_at": iso(p.ended_at),
         "ended_by": f"user:{p.ended_by_id}" if p.ended_by_id else None,
     }
 
 
-def _iso(value: Any) -> str | None:
+def iso(value: Any) -> str | None:
+    """A stored time as the API shows it (UTC, seconds, 'Z'); None stays None."""
     if value is None:
         return None
     if isinstance(value, str):  # SQLite may hand back the stored text
@@ -78,7 +79,7 @@ def history_entry(subject: str, change: str, actor: str | None, *, before: dict 
 
 def _event_dict(e: m.Event) -> dict[str, Any]:
     return {"cursor": str(e.id), "kind": e.kind, "subject": e.subject, "actor": e.actor,
-            "payload": json.loads(e.payload), "created_at": _iso(e.created_at)}
+            "payload": json.loads(e.payload), "created_at": iso(e.created_at)}
 
 
 def events_after(cursor: str | int | None = None, limit: int = 100) -> dict[str, Any]:
@@ -100,6 +101,6 @@ def events_after(cursor: str | int | None = None, limit: int = 100) -> dict[str,
 def history_of(subjects: list[str]) -> list[dict[str, Any]]:
     rows = (m.HistoryEntry.select().where(m.HistoryEntry.subject.in_(subjects))
             .order_by(m.HistoryEntry.id))
-    return [{"subject": h.subject, "change": h.change, "actor": h.actor, "at": _iso(h.created_at),
+    return [{"subject": h.subject, "change": h.change, "actor": h.actor, "at": iso(h.created_at),
              "before": json.loads(h.before) if h.before else None,
              "after": json.loads(h.after) if h.after else None} for h in rows]
