@@ -7,3 +7,9 @@
 grant(user: User, "view_invoice", invoice: Invoice, why) if
   grant(user, "view_billing", invoice.organization, billing) and
   why = {rule: "R16", invoice: invoice.id, organization: billing.organization, billing: billing};
+
+# R16: explains a deny: the invoice lives in its paying organization, where the user may not see billing.
+why_not(user: User, "view_invoice", invoice: Invoice, missing) if
+  not grant(user, "view_billing", invoice.organization, _) and
+  missing = {rule: "R16", missing: "billing_right", invoice: invoice.id, organization: invoice.organization.id,
+             role: user.role_in(invoice.organization)};

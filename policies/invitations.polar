@@ -25,3 +25,31 @@ grant(user: User, "resend", inv: Invitation, why) if inviting_representative(use
 
 # R9: a legal representative of the inviting organization cancels a pending, unexpired invitation.
 grant(user: User, "cancel", inv: Invitation, why) if inviting_representative(user, inv, why);
+
+# R7: explains a deny: only an open invitation (pending, unexpired) can be answered.
+why_not(_user: User, action: String, inv: Invitation, missing) if
+  action in ["accept", "refuse"] and
+  not inv.is_open and
+  missing = {rule: "R7", missing: "open_invitation", invitation: inv.id, status: inv.status, expired: inv.expired};
+
+# R7: explains a deny: only a legal representative of the invited organization answers, and the user is another role or none.
+why_not(user: User, action: String, inv: Invitation, missing) if
+  action in ["accept", "refuse"] and
+  role = user.role_in(inv.invited_org_id) and
+  role != "legal_representative" and
+  missing = {rule: "R7", missing: "role", invitation: inv.id, organization: inv.invited_org_id, role: role,
+             needs: ["legal_representative"]};
+
+# R9: explains a deny: only an open invitation (pending, unexpired) can be resent or cancelled.
+why_not(_user: User, action: String, inv: Invitation, missing) if
+  action in ["resend", "cancel"] and
+  not inv.is_open and
+  missing = {rule: "R9", missing: "open_invitation", invitation: inv.id, status: inv.status, expired: inv.expired};
+
+# R9: explains a deny: only a legal representative of the inviting organization resends or cancels, and the user is another role or none.
+why_not(user: User, action: String, inv: Invitation, missing) if
+  action in ["resend", "cancel"] and
+  role = user.role_in(inv.inviting_org_id) and
+  role != "legal_representative" and
+  missing = {rule: "R9", missing: "role", invitation: inv.id, organization: inv.inviting_org_id, role: role,
+             needs: ["legal_representative"]};

@@ -51,17 +51,21 @@ def load(world_file: Path, if_empty: bool) -> None:
 @click.argument("action")
 @click.argument("resource")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-def check(actor: str, action: str, resource: str, as_json: bool) -> None:
+@click.option("--explain", is_flag=True, help="On a deny, say what each rule that could have allowed it lacks.")
+def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) -> None:
     """Decide ACTOR ACTION RESOURCE (e.g. user:1 add_customer organization:1); exit 1 on deny."""
     from service.authz import decide
     _open_store()
-    decision = decide(actor, action, resource, explain=True)
+    decision = decide(actor, action, resource, explain=True, why_not=explain)
     if as_json:
         click.echo(json.dumps(decision.as_dict(), sort_keys=True))
     else:
         click.echo(f"{'ALLOW' if decision.allowed else 'DENY'}  {actor} {action} {resource}")
         for reason in decision.reasons:
-            click.echo(f"  because {json.dumps(reason, sort_keys=True)}")
+            if "missing" in reason:  # an explained deny (--explain)
+                click.echo(f"  missing {reason['text']}  {json.dumps(reason, sort_keys=True)}")
+            else:
+                click.echo(f"  because {json.dumps(reason, sort_keys=True)}")
         click.echo(f"  policy {decision.policy_version}, store revision {decision.revision}")
     sys.exit(0 if decision.allowed else 1)
 

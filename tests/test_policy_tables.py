@@ -140,8 +140,9 @@ def _table_file(tmp_path: Path, rows: list[dict], world: Path = DEMO_WORLD) -> P
     return path
 
 
-def _row(actor: str, action: str, resource: str, expect: str, rule: str) -> dict:
-    return {"actor": actor, "action": action, "resource": resource, "expect": expect, "rule": rule, "note": "n"}
+def _row(actor: str, action: str, resource: str, expect: str, rule: str, missing: str = "R1 role") -> dict:
+    row = {"actor": actor, "action": action, "resource": resource, "expect": expect, "rule": rule, "note": "n"}
+    return row if expect != "deny" else {**row, "missing": [missing]}
 
 
 def _fresh_sqlite(tmp_path: Path):

@@ -40,7 +40,7 @@ class CheckRequest(Request):
     action: Action
     resource: Ref
     min_revision: Revision | None = Field(default=None, description="answer 409 if the store is older")
-    explain: bool = Field(default=False, description="all reasons instead of the first")
+    explain: bool = Field(default=False, description="an allow: all reasons instead of the first; a deny: what each rule that could have allowed it lacks ({rule, missing, <facts>, text})")
 
 
 class CheckItem(Request):
@@ -142,7 +142,7 @@ def _record(endpoint: str, decision_id: str, actor: Any, action: str, resource: 
 
 def _decide(endpoint: str, actor: str, action: str, resource: str, explain: bool = False) -> tuple[Decision, str]:
     engine, started, decision_id = _engine(), time.perf_counter(), str(uuid.uuid4())
-    decision = engine.decide(actor, action, resource, explain=explain)
+    decision = engine.decide(actor, action, resource, explain=explain, why_not=explain)  # a deny says what is missing
     _record(endpoint, decision_id, actor, action, resource, decision.allowed, decision.reasons, engine,
             decision.revision, started, decision.error)
     return decision, decision_id

@@ -26,6 +26,7 @@ from .patterns import PatternMemo, policy_is_id_blind
 from .refs import Ref, RefError, parse_ref
 from .shapes import common_shapes
 from .vocabulary import actions_for, is_known
+from .whynot import explain_denial
 
 log = logging.getLogger("authz.engine")
 
@@ -174,9 +175,13 @@ class Engine:
 
     # -- the public interface -------------------------------------------------
 
-    def decide(self, actor: str, action: str, resource: str, *, explain: bool = False) -> Decision:
-        """May `actor` take `action` on `resource`? Denies on anything unknown or any error."""
+    def decide(self, actor: str, action: str, resource: str, *, explain: bool = False,
+               why_not: bool = False) -> Decision:
+        """May `actor` take `action` on `resource`? Denies on anything unknown or any error.
+
+        `why_not`: a deny lists what each rule that could have allowed it lacks (whynot.py)."""
         revision = -1
+        explain = explain or why_not
         try:
             if not explain:
                 stamp = revision_stamp()
@@ -188,7 +193,7 @@ class Engine:
                 # the stamp read again inside the snapshot names exactly the state the facts come from
                 stamp = revision_stamp()
                 revision = stamp[1]
-                return self._decide_at(stamp, actor, action, resource, explain)
+                return self._decide_at(stamp, actor, action, resource, explain, why_not)
         except Exception:
             return self._failed(actor, action, resource, revision)
 
@@ -204,7 +209,7 @@ class Engine:
             return [self._failed(*check, revision) for check in checks]
 
     def _decide_at(self, stamp: tuple[str, int], actor: str, action: str, resource: str,
-                   explain: bool) -> Decision:
+                   explain: bool, why_not: bool = False) -> Decision:
         """One decision inside a snapshot whose stamp is `stamp`; an error denies this one only."""
         key = (actor, action, resource)
         try:
@@ -213,6 +218,8 @@ class Engine:
                 if cached is not None:
                     return cached
             decision = self._decide(actor, action, resource, stamp[1], explain)
+            if why_not and not decision.allowed:
+                decision = self._explain_denial(decision, actor, action, resource)
         except Exception:
             return self._failed(actor, action, resource, stamp[1])
         if not explain:
@@ -238,6 +245,12 @@ class Engine:
             return Decision(True, reasons, self.policy_version, revision)
         return Decision(False, _deny("no rule allows this", actor=actor, action=action, resource=resource),
                         self.policy_version, revision)
+
+    def _explain_denial(self, decision: Decision, actor: str, action: str, resource: str) -> Decision:
+        """The deny with its `missing` entries instead of the plain reason (never on the fast path)."""
+        user, subject, ref, denial = self._load(actor, resource)
+        entries = explain_denial(self.oso, user, action, subject, ref, denial or decision.reasons, actor)
+        return Decision(False, entries, decision.policy_version, decision.revision)
 
     def allowed_actions(self, actor: str, resource: str) -> list[str]:
         """The actions of the vocabulary that `actor` may take on `resource` (empty on any error)."""
@@ -270,8 +283,8 @@ def get_engine() -> Engine:
     return _process_engine[1]
 
 
-def decide(actor: str, action: str, resource: str, *, explain: bool = False) -> Decision:
-    return get_engine().decide(actor, action, resource, explain=explain)
+def decide(actor: str, action: str, resource: str, *, explain: bool = False, why_not: bool = False) -> Decision:
+    return get_engine().decide(actor, action, resource, explain=explain, why_not=why_not)
 
 
 def allowed_actions(actor: str, resource: str) -> list[str]:

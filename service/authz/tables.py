@@ -47,6 +47,7 @@ _RULE = re.compile(r"^R([1-9]|1[0-9]|20)$")
 _KEYED_REF = re.compile(r"^([a-z_]+):([A-Za-z_][A-Za-z0-9_]*)$")
 _LITERAL_REF = re.compile(r"^([a-z_]+):([0-9]+)$")
 _ROW_FIELDS = frozenset({"actor", "action", "resource", "expect", "rule", "note"})
+_MISSING = re.compile(r"^R([1-9]|1[0-9]|20) [a-z_]+$")
 
 
 class TableError(ValueError):
@@ -63,6 +64,7 @@ class Row:
     expect: str        # "allow" | "deny"
     rule: str          # "R15"
     note: str
+    missing: tuple[str, ...] = ()   # deny rows: what the explained deny lacks, "R12 active_partnership"
 
     @property
     def expect_allowed(self) -> bool:
@@ -128,7 +130,7 @@ def _row(path: Path, index: int, raw: Any) -> Row:
     where = f"{path.name}: rows[{index}]"
     if not isinstance(raw, dict):
         raise TableError(f"{where}: a row is a mapping")
-    unknown = set(raw) - _ROW_FIELDS
+    unknown = set(raw) - _ROW_FIELDS - {"missing"}
     missing = _ROW_FIELDS - set(raw)
     if unknown or missing:
         raise TableError(f"{where}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
@@ -141,14 +143,36 @@ def _row(path: Path, index: int, raw: Any) -> Row:
     if expect not in ("allow", "deny"):
         raise TableError(f"{where}: expect must be allow or deny, not {expect!r}")
     if not isinstance(rule, str) or not _RULE.match(rule):
-        raise TableError(f"{where}: rule must be an R-number of DOMAIN.md (R1..R20), not {rule!r}")
+        raise TableError(f"{where}: rule must be an R-number of docs/rules.md (R1..R20), not {rule!r}")
     if rule in DENY_ONLY_RULES and expect != "deny":
         raise TableError(f"{where}: {rule} rows only ever expect deny")
-    row = Row(path.name, index, raw["actor"], raw["action"], raw["resource"], expect, rule, raw["note"])
+    row = Row(path.name, index, raw["actor"], raw["action"], raw["resource"], expect, rule, raw["note"],
+              _expected_missing(where, raw))
     if not _action_is_in_vocabulary(row) and not (rule == "R20" and expect == "deny"):
         raise TableError(f"{where}: action {row.action!r} is not in the vocabulary for "
                          f"{row.resource!r} (only an R20 deny row may name an unknown action)")
     return row
+
+
+def _expected_missing(where: str, raw: dict[str, Any]) -> tuple[str, ...]:
+    """A deny row's `missing`: the "R-number condition" pairs its explained deny must list (allow rows: none)."""
+    missing = raw.get("missing")
+    if raw["expect"] == "allow":
+        if missing is not None:
+            raise TableError(f"{where}: an allow row has no missing")
+        return ()
+    if not isinstance(missing, list) or not missing or not all(isinstance(m, str) and _MISSING.match(m)
+                                                               for m in missing):
+        raise TableError(f"{where}: a deny row states missing: a list like [R12 active_partnership]")
+    return tuple(sorted(set(missing)))
+
+
+def missing_mismatch(row: Row, reasons: Iterable[dict[str, Any]]) -> str | None:
+    """None when a deny's explanation lists exactly the row's `missing`; else what differs."""
+    if row.expect_allowed:
+        return None
+    got = tuple(sorted({f"{r.get('rule')} {r.get('missing')}" for r in reasons}))
+    return None if got == row.missing else f"expected missing {list(row.missing)}, got {list(got)}"
 
 
 def _action_is_in_vocabulary(row: Row) -> bool:
@@ -224,8 +248,9 @@ def check_row(engine: Any, row: Row, refs: dict[str, str]) -> RowResult:
         actor, resource = resolve_ref(row.actor, refs), resolve_ref(row.resource, refs)
     except TableError as exc:
         return RowResult(row, row.actor, row.resource, False, (), error=str(exc))
-    decision = engine.decide(actor, row.action, resource, explain=True)
-    return RowResult(row, actor, resource, decision.allowed, tuple(decision.reasons))
+    decision = engine.decide(actor, row.action, resource, explain=True, why_not=True)
+    wrong_missing = None if decision.allowed else missing_mismatch(row, decision.reasons)
+    return RowResult(row, actor, resource, decision.allowed, tuple(decision.reasons), error=wrong_missing)
 
 
 def run_tables(tables: Iterable[Table], engine: Any, fresh_store: Callable[[], None]) -> list[RowResult]:
