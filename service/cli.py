@@ -146,3 +146,5 @@ for _command in _workflow_commands: main.add_command(_command)  # partnership sh
 
 if __name__ == "__main__":
     main()
+from service.cli_rules import rules as _rules  # noqa: E402
+main.add_command(_rules)  # authz rules --check|--write (docs/rules.md)

@@ -9,13 +9,13 @@ from service.store.models import API_KEY_SCOPES, ApiKey
 
 @click.group("keys")
 def keys() -> None:
-    """Create, list and revoke API keys (scope check or write)."""
+    """Create, list and revoke API keys (scope check, write or review)."""
 
 
 @keys.command("create")
 @click.option("--name", required=True, help="Who uses the key (e.g. billing-service).")
 @click.option("--scope", required=True, type=click.Choice(API_KEY_SCOPES),
-              help="check: decisions and lists; write: facts and workflows.")
+              help="check: decisions and lists; write: facts and workflows; review: the /review console.")
 def create(name: str, scope: str) -> None:
     """Create a key and print it, alone, on the last line (it is shown only once)."""
     from service.api.auth import create_key

@@ -1,4 +1,4 @@
-"""Facts CRUD through HTTP: shapes of DESIGN.md, 201 with the revision, 404 unknown references,
+"""Facts CRUD through HTTP: shapes of the API contract, 201 with the revision, 404 unknown references,
 409 duplicates, R3 (the last legal representative can be neither removed nor demoted)."""
 from __future__ import annotations
 

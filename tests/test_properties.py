@@ -6,7 +6,7 @@ that bumps the store revision, so revisions only ever grow and the engine's
 revision-keyed decision cache can never serve a previous example's answer),
 and checks one invariant against Engine.decide().
 
-The invariants are implications read from DOMAIN.md, computed from the world
+The invariants are implications read from docs/rules.md, computed from the world
 dict alone; most are safety properties ("never allowed unless ..."), each
 paired with a liveness check so that a policy that denies everything fails too.
 """

@@ -22,7 +22,7 @@ from .errors import ApiError
 CHECK = "check"
 WRITE = "write"
 PUBLIC = "public"          # ops routes outside /v1 (healthz, readyz, metrics, openapi, docs)
-SCOPES = API_KEY_SCOPES    # ("check", "write")
+SCOPES = API_KEY_SCOPES    # ("check", "write", "review"); review opens only the /review console
 KEY_PREFIX = "azk_"
 
 

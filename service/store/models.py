@@ -1,4 +1,4 @@
-"""peewee models for every entity of DOMAIN.md.
+"""peewee models for every entity of the domain (docs/rules.md).
 
 Constraints live in the schema, not only in code: foreign keys, CHECKed enums,
 and a partial unique index that allows at most one active partnership per
@@ -18,7 +18,7 @@ PAYMENT_MODES = ("customer", "partner")
 PARTNERSHIP_STATUSES = ("active", "ended")
 INVITING_SIDES = ("partner", "customer")
 INVITATION_STATUSES = ("pending", "accepted", "refused", "cancelled", "expired")
-API_KEY_SCOPES = ("check", "write")
+API_KEY_SCOPES = ("check", "write", "review")
 
 
 def utcnow() -> dt.datetime:
@@ -187,7 +187,7 @@ class Invoice(BaseModel):
 
 
 class ApiKey(BaseModel):
-    """A caller's API key, stored as a SHA-256 hash; scope 'check' or 'write'."""
+    """A caller's API key, stored as a SHA-256 hash; scope 'check', 'write' or 'review' (the /review console)."""
 
     name = pw.CharField(max_length=100)
     key_hash = pw.CharField(max_length=64, unique=True)
@@ -217,10 +217,16 @@ class HistoryEntry(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
 
+class ConsoleSecret(BaseModel):
+    """The key that signs /review session cookies: generated once per store, shared by every worker."""
+
+    value = pw.CharField(max_length=128)
+
+
 MODELS: list[type[BaseModel]] = [
     StoreRevision, SchemaVersion, Organization, User, Membership, Product,
     ProductAuthorization, Assignment, Partnership, PartnershipProduct,
-    Invitation, InvitationProduct, Invoice, ApiKey, Event, HistoryEntry,
+    Invitation, InvitationProduct, Invoice, ApiKey, Event, HistoryEntry, ConsoleSecret,
 ]
 
 # R11: at most one active partnership per (partner, customer) pair, in the schema.

@@ -10,7 +10,7 @@ from .db import database
 from .models import MODELS, SchemaVersion, StoreRevision
 
 # Bump when a model changes, and add the step that brings an older store up to it.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 6
 
 
 def _add_store_epoch() -> None:
@@ -19,8 +19,16 @@ def _add_store_epoch() -> None:
     StoreRevision.update(epoch=uuid.uuid4().hex).execute()
 
 
+def _allow_review_keys() -> None:
+    """v6: api_key.scope may also be 'review' (its CHECK constraint lists the scopes)."""
+    from .scope_migration import widen_api_key_scopes
+    widen_api_key_scopes()
+
+
 # version -> the step that brings a store of version - 1 to it
-MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch}
+# (3, 4, 5 are reserved for other changes merged beside this one)
+MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None, 4: lambda: None,
+                                             5: lambda: None, 6: _allow_review_keys}
 
 
 def init_schema() -> None:
