@@ -49,6 +49,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    from service.review import register as register_review_console
+    register_review_console(app)  # /review: HTML for reviewers, outside the JSON API (not in /openapi.json)
 
     @app.before_request
     def _connect() -> None:

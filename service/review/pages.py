@@ -1,0 +1,275 @@
+"""What each console page shows, as plain data: the same rows feed HTML, CSV and JSON.
+
+Facts (names, partnerships, products) are read from the store; every "who may do
+what" comes from the engine: who_can() (the /v1/subjects helper) on the customer
+page, list_ids() (the /v1/list helper, proven equal to decide()) on the partner
+and user pages, decide() for the reasons shown.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.authz import Engine
+from service.authz.facts import _rows
+from service.authz.listing import list_ids
+from service.authz.refs import Ref
+from service.authz.rulebook import clauses_for, statements
+from service.authz.subjects import who_can
+from service.authz.tables import DEFAULT_TABLE_DIR, load_tables
+from service.authz.vocabulary import ACTIONS, actions_for
+
+EVERYTHING = 10**9  # list_ids limit: the whole answer
+
+
+class NotFound(LookupError):
+    """The page's subject does not exist."""
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class Page:
+    title: str
+    template: str
+    data: dict[str, Any]                      # the JSON answer
+    tables: dict[str, Table]                  # the CSV answers by name (the first is the default)
+    context: dict[str, Any] = field(default_factory=dict)  # HTML-only extras (names for links)
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join("?" for _ in values) or "NULL"
+
+
+def names(kind: str, ids: set[int] | list[int]) -> dict[int, str]:
+    """id -> display name of users ("name <email>") or organizations/products."""
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    if kind == "user":
+        return {r[0]: f"{r[1]} <{r[2]}>" for r in _rows(f"SELECT id, name, email FROM users WHERE id IN ({_marks(ids)})",
+                                                         tuple(ids))}
+    return {r[0]: r[1] for r in _rows(f"SELECT id, name FROM {kind} WHERE id IN ({_marks(ids)})", tuple(ids))}
+
+
+def rules_of(reasons: list[dict[str, Any]]) -> list[str]:
+    return sorted({r["rule"] for r in reasons if "rule" in r}, key=lambda r: int(r[1:]))
+
+
+def describe(reasons: list[dict[str, Any]]) -> str:
+    """A reason in words: its facts flattened (role, partnership, partner, assignment, right...)."""
+    parts: list[str] = []
+
+    def walk(value: dict[str, Any]) -> None:
+        for key, item in value.items():
+            if key == "rule":
+                continue
+            if isinstance(item, dict):
+                walk(item)
+                continue
+            text = f"{key} {item}"
+            if text not in parts:
+                parts.append(text)
+    for reason in reasons:
+        walk(reason)
+    return "; ".join(parts)
+
+
+def _organization(org_id: int) -> tuple[int, str, bool]:
+    found = _rows("SELECT id, name, is_partner FROM organization WHERE id = ?", (org_id,))
+    if not found:
+        raise NotFound(f"organization:{org_id}")
+    return found[0][0], found[0][1], bool(found[0][2])
+
+
+# -- a customer: who can act on it, for every action, and why ------------------------------
+
+
+def customer_page(engine: Engine, org_id: int) -> Page:
+    _, name, is_partner = _organization(org_id)
+    ref = Ref("organization", org_id)
+    access = []
+    for action in actions_for("organization"):
+        found, decisions = who_can(engine, action, ref)
+        if any(d.error for d in decisions):
+            raise RuntimeError("a decision failed while building the page")  # fail closed: no partial page
+        access.extend({"user": s.user, "action": action, "reasons": s.reasons} for s in found)
+    users = names("user", [int(a["user"].split(":")[1]) for a in access])
+    rows = [{"user": a["user"], "name": users.get(int(a["user"].split(":")[1]), ""), "action": a["action"],
+             "rules": " ".join(rules_of(a["reasons"])), "why": describe(a["reasons"]),
+             "reasons": json.dumps(a["reasons"], sort_keys=True)} for a in access]
+    partners = _rows("SELECT p.id, o.id, o.name, p.access, p.payment_mode FROM partnership p JOIN organization o "
+                     "ON o.id = p.partner_id WHERE p.customer_id = ? AND p.status = 'active' ORDER BY o.name",
+                     (org_id,))
+    return Page(f"Customer {name}", "customer.html", {"customer": str(ref), "access": access},
+                {"access": Table(["user", "name", "action", "rules", "why", "reasons"], rows)},
+                {"org": {"ref": str(ref), "id": org_id, "name": name, "is_partner": is_partner},
+                 "partners": [dict(zip(("partnership", "id", "name", "access", "payment_mode"), p)) for p in partners]})
+
+
+# -- a partner: its customers and which of its users reach which customer and product ------------
+
+
+def _day(value: Any) -> str:
+    return str(value)[:10] if value is not None else ""
+
+
+def partner_page(engine: Engine, org_id: int) -> Page:
+    _, name, is_partner = _organization(org_id)
+    if not is_partner:
+        raise NotFound(f"organization:{org_id} is not a partner")
+    managed = _rows(
+        "SELECT o.id, o.name, p.id, p.access, p.payment_mode, p.created_at FROM partnership p "
+        "JOIN organization o ON o.id = p.customer_id WHERE p.partner_id = ? AND p.status = 'active' "
+        "ORDER BY o.name, o.id", (org_id,))
+    customers = [{"customer": f"organization:{c[0]}", "name": c[1], "partnership": f"partnership:{c[2]}",
+                  "access": c[3], "payment_mode": c[4] or "", "since": _day(c[5])} for c in managed]
+    customer_ids = [c[0] for c in managed]
+    products: dict[int, list[int]] = {cid: [] for cid in customer_ids}
+    for product_id, owner in _rows(f"SELECT id, organization_id FROM product WHERE organization_id IN "
+                                   f"({_marks(customer_ids)}) ORDER BY id", tuple(customer_ids)):
+        products[owner].append(product_id)
+    members = _rows("SELECT u.id, u.name, m.role FROM membership m JOIN users u ON u.id = m.user_id "
+                    "WHERE m.organization_id = ? ORDER BY u.name, u.id", (org_id,))
+    matrix = []
+    for user_id, _user_name, _role in members:
+        reached = set(list_ids(user_id, "access_account", "organization", limit=EVERYTHING))
+        technical = set(list_ids(user_id, "manage_product", "product", limit=EVERYTHING))
+        statistical = set(list_ids(user_id, "view_statistics", "product", limit=EVERYTHING))
+        for cid in customer_ids:
+            owned = products[cid]
+            matrix.append({
+                "user": f"user:{user_id}", "customer": f"organization:{cid}", "access_account": cid in reached,
+                "manage_product": [f"product:{p}" for p in owned if p in technical],
+                "view_statistics": [f"product:{p}" for p in owned if p in statistical],
+                "products": len(owned)})
+    users = [{"user": f"user:{u}", "name": n, "role": r} for u, n, r in members]
+    matrix_rows = [{**cell, "manage_product": " ".join(cell["manage_product"]),
+                    "view_statistics": " ".join(cell["view_statistics"])} for cell in matrix]
+    cells = {(cell["user"], cell["customer"]): cell for cell in matrix}
+    return Page(f"Partner {name}", "partner.html",
+                {"partner": f"organization:{org_id}", "customers": customers, "users": users, "matrix": matrix},
+                {"customers": Table(["customer", "name", "partnership", "access", "payment_mode", "since"], customers),
+                 "matrix": Table(["user", "customer", "access_account", "manage_product", "view_statistics",
+                                  "products"], matrix_rows),
+                 "users": Table(["user", "name", "role"], users)},
+                {"org": {"ref": f"organization:{org_id}", "id": org_id, "name": name}, "cells": cells})
+
+
+# -- a user: everything they may do, across organizations -----------------------------------
+
+
+def user_page(engine: Engine, user_id: int) -> Page:
+    found = _rows("SELECT id, name, email FROM users WHERE id = ?", (user_id,))
+    if not found:
+        raise NotFound(f"user:{user_id}")
+    _, name, email = found[0]
+    memberships = [{"organization": f"organization:{o}", "name": n, "role": r, "billing": bool(b)}
+                   for o, n, r, b in _rows("SELECT o.id, o.name, m.role, m.billing FROM membership m JOIN organization o "
+                                           "ON o.id = m.organization_id WHERE m.user_id = ? ORDER BY o.name", (user_id,))]
+    may = []
+    actor = f"user:{user_id}"
+    for resource_type, actions in ACTIONS.items():
+        for action in actions:
+            for resource_id in list_ids(user_id, action, resource_type, limit=EVERYTHING):
+                resource = f"{resource_type}:{resource_id}"
+                decision = engine.decide(actor, action, resource)
+                if decision.error:
+                    raise RuntimeError("a decision failed while building the page")
+                if decision.allowed:
+                    may.append({"action": action, "resource": resource, "reasons": decision.reasons})
+    org_names = names("organization", [int(m["resource"].split(":")[1]) for m in may
+                                       if m["resource"].startswith("organization:")])
+    rows = [{"action": m["action"], "resource": m["resource"],
+             "name": org_names.get(int(m["resource"].split(":")[1]), "") if m["resource"].startswith("organization:") else "",
+             "rules": " ".join(rules_of(m["reasons"])), "why": describe(m["reasons"]),
+             "reasons": json.dumps(m["reasons"], sort_keys=True)} for m in may]
+    return Page(f"User {name}", "user.html",
+                {"user": actor, "name": name, "email": email, "memberships": memberships, "may": may},
+                {"may": Table(["action", "resource", "name", "rules", "why", "reasons"], rows),
+                 "memberships": Table(["organization", "name", "role", "billing"], memberships)},
+                {"person": {"ref": actor, "name": name, "email": email}})
+
+
+# -- a rule: its text, clauses, table rows, and the pairs of this store it grants --------------
+
+_GRANT_ACTION = re.compile(r'^grant\([^,]+, "([a-z_]+)", (?:[a-z_]+): ([A-Za-z]+)')
+
+
+def _granted_through(engine: Engine, rule: str, clauses: list[Any]) -> int:
+    """How many (user, resource) pairs of the store the engine allows with `rule` as a reason."""
+    actions = set()
+    for clause in clauses:
+        match = _GRANT_ACTION.match(clause.head)
+        if match:
+            actions.add((match.group(2).lower(), match.group(1)))
+    users = [r[0] for r in _rows("SELECT id FROM users ORDER BY id", ())]
+    pairs = set()
+    for resource_type, action in sorted(actions):
+        for user_id in users:
+            for resource_id in list_ids(user_id, action, resource_type, limit=EVERYTHING):
+                decision = engine.decide(f"user:{user_id}", action, f"{resource_type}:{resource_id}", explain=True)
+                if any(reason.get("rule") == rule for reason in decision.reasons):
+                    pairs.add((user_id, f"{resource_type}:{resource_id}"))
+    return len(pairs)
+
+
+def rule_page(engine: Engine, rule: str) -> Page:
+    texts = statements()
+    if rule not in texts:
+        raise NotFound(rule)
+    title, statement = texts[rule]
+    clauses = clauses_for(rule)
+    rows = [{"table": r.file, "actor": r.actor, "action": r.action, "resource": r.resource, "expect": r.expect,
+             "missing": " ".join(r.missing), "note": r.note}
+            for table in load_tables(DEFAULT_TABLE_DIR) for r in table.rows if r.rule == rule]
+    clause_rows = [{"where": c.where, "head": c.head, "rules": " ".join(c.rules), "comment": c.comment,
+                    "source": c.source} for c in clauses]
+    granted = _granted_through(engine, rule, clauses)
+    return Page(f"{rule} — {title}", "rule.html",
+                {"rule": rule, "title": title, "statement": statement, "clauses": clause_rows, "rows": rows,
+                 "granted_pairs": granted},
+                {"clauses": Table(["where", "head", "rules", "comment", "source"], clause_rows),
+                 "rows": Table(["table", "actor", "action", "resource", "expect", "missing", "note"], rows)},
+                {"rule": rule})
+
+
+# -- search by name, e-mail or id ---------------------------------------------------------------
+
+_REF = re.compile(r"^(user|organization):(\d+)$")
+SEARCH_LIMIT = 50
+
+
+def search_page(query: str) -> Page:
+    query = query.strip()[:200]
+    hits: list[dict[str, Any]] = []
+    if query:
+        ref = _REF.match(query)
+        number = int(query) if query.isdigit() else None
+        pattern = f"%{query.lower()}%"
+        if ref is None or ref.group(1) == "user":
+            uid = int(ref.group(2)) if ref else number
+            hits += [{"kind": "user", "ref": f"user:{i}", "name": n, "email": e, "partner": False}
+                     for i, n, e in _rows("SELECT id, name, email FROM users WHERE id = ? OR LOWER(name) LIKE ? "
+                                          "OR LOWER(email) LIKE ? ORDER BY name, id LIMIT ?",
+                                          (uid if uid is not None else -1, pattern if not ref else "", pattern if not ref else "",
+                                           SEARCH_LIMIT))]
+        if ref is None or ref.group(1) == "organization":
+            oid = int(ref.group(2)) if ref else number
+            hits += [{"kind": "organization", "ref": f"organization:{i}", "name": n, "email": "", "partner": bool(p)}
+                     for i, n, p in _rows("SELECT id, name, is_partner FROM organization WHERE id = ? "
+                                          "OR LOWER(name) LIKE ? ORDER BY name, id LIMIT ?",
+                                          (oid if oid is not None else -1, pattern if not ref else "", SEARCH_LIMIT))]
+    return Page("Search", "search.html", {"query": query, "results": hits},
+                {"results": Table(["kind", "ref", "name", "email", "partner"], hits)}, {"query": query})
+
+
+def partners_index() -> list[dict[str, Any]]:
+    return [{"ref": f"organization:{i}", "id": i, "name": n}
+            for i, n in _rows("SELECT id, name FROM organization WHERE is_partner ORDER BY name, id", ())]

@@ -1,0 +1,86 @@
+"""Signing in to /review: a `review` key, once, through a form; then a signed session cookie.
+
+The cookie is Flask's signed session (HttpOnly, SameSite=Strict, path /review,
+Secure when AUTHZ_REVIEW_SECURE_COOKIE=1) holding only the key's id; the key is
+looked up again on every request, so revoking it closes its sessions at once.
+The signing secret is AUTHZ_REVIEW_SECRET when set, otherwise one generated on
+first use and kept in the store (table console_secret), so every worker shares it.
+Only `review` keys open the console: `check` and `write` keys are refused.
+"""
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from datetime import timedelta
+
+from flask import Flask, current_app, session
+
+from service.api.auth import hash_key
+from service.authz.facts import _rows
+from service.store.db import database
+from service.store.models import ConsoleSecret
+
+REVIEW = "review"
+MIN_SECRET_LENGTH = 32
+
+
+def configure_sessions(app: Flask) -> None:
+    app.config.update(
+        SESSION_COOKIE_NAME="authz_review",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_PATH="/review",
+        SESSION_COOKIE_SECURE=os.environ.get("AUTHZ_REVIEW_SECURE_COOKIE", "0") == "1",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+    )
+
+
+def console_secret() -> str:
+    """The session-signing secret: AUTHZ_REVIEW_SECRET, or the store's (created once)."""
+    configured = os.environ.get("AUTHZ_REVIEW_SECRET", "")
+    if configured:
+        if len(configured) < MIN_SECRET_LENGTH:
+            raise RuntimeError(f"AUTHZ_REVIEW_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+        return configured
+    with database.atomic():
+        ConsoleSecret.insert(id=1, value=secrets.token_hex(32)).on_conflict_ignore().execute()
+    return ConsoleSecret.get_by_id(1).value
+
+
+def ensure_secret() -> None:
+    if not current_app.secret_key:
+        current_app.secret_key = console_secret()
+
+
+def review_key(plaintext: str) -> tuple[int | None, str]:
+    """(key id, "") for an active review key; (None, why not) otherwise."""
+    digest = hash_key(plaintext.strip())
+    found = _rows("SELECT id, key_hash, scope, revoked_at FROM api_key WHERE key_hash = ?", (digest,))
+    if not found or not hmac.compare_digest(found[0][1], digest) or found[0][3] is not None:
+        return None, "unknown or revoked key"
+    if found[0][2] != REVIEW:
+        return None, f"a {found[0][2]} key does not open the review console; use a key with scope review"
+    return found[0][0], ""
+
+
+def sign_in(key_id: int) -> None:
+    session.clear()
+    session.permanent = True
+    session["key_id"] = key_id
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def signed_in_key() -> tuple[int, str] | None:
+    """(id, name) of the session's key while it is an active review key; None otherwise."""
+    key_id = session.get("key_id")
+    if not isinstance(key_id, int):
+        return None
+    found = _rows("SELECT id, name, scope, revoked_at FROM api_key WHERE id = ?", (key_id,))
+    if not found or found[0][2] != REVIEW or found[0][3] is not None:
+        session.clear()
+        return None
+    return found[0][0], found[0][1]
