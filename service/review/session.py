@@ -14,7 +14,8 @@ import os
 import secrets
 from datetime import timedelta
 
-from flask import Flask, current_app, session
+from flask import Flask, Request, session
+from flask.sessions import SecureCookieSessionInterface
 
 from service.api.auth import hash_key
 from service.authz.facts import _rows
@@ -25,7 +26,22 @@ REVIEW = "review"
 MIN_SECRET_LENGTH = 32
 
 
+class StoreSecretSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the secret read from the store on first use (not at import)."""
+
+    def open_session(self, app: Flask, request: Request):  # type: ignore[no-untyped-def]
+        if not request.path.startswith("/review"):
+            return None  # the JSON API has no sessions (Flask then uses a null session)
+        return super().open_session(app, request)
+
+    def get_signing_serializer(self, app: Flask):  # type: ignore[no-untyped-def]
+        if not app.secret_key:
+            app.secret_key = console_secret()
+        return super().get_signing_serializer(app)
+
+
 def configure_sessions(app: Flask) -> None:
+    app.session_interface = StoreSecretSessions()
     app.config.update(
         SESSION_COOKIE_NAME="authz_review",
         SESSION_COOKIE_HTTPONLY=True,
@@ -46,11 +62,6 @@ def console_secret() -> str:
     with database.atomic():
         ConsoleSecret.insert(id=1, value=secrets.token_hex(32)).on_conflict_ignore().execute()
     return ConsoleSecret.get_by_id(1).value
-
-
-def ensure_secret() -> None:
-    if not current_app.secret_key:
-        current_app.secret_key = console_secret()
 
 
 def review_key(plaintext: str) -> tuple[int | None, str]:

@@ -40,7 +40,6 @@ def _safe_next(target: str | None) -> str:
 
 @bp.before_request
 def _require_session() -> Response | None:
-    sessions.ensure_secret()
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     key = sessions.signed_in_key()
