@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, send_file, url_for
 
 from service.authz import Engine
 
@@ -14,10 +16,10 @@ from . import session as sessions
 
 log = logging.getLogger("authz.review")
 
-bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates")
 
-OPEN_ENDPOINTS = {"review.sign_in", "review.static"}
+STATIC = Path(__file__).resolve().parent / "static"
+OPEN_ENDPOINTS = {"review.sign_in", "review.stylesheet"}
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
@@ -25,6 +27,14 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+def scoped(scope: str) -> Callable:
+    """Mark a view with who may open it, like the API's routes: `review` (a session) or `public`."""
+    def mark(view: Callable) -> Callable:
+        view.authz_scope = scope  # type: ignore[attr-defined]
+        return view
+    return mark
 
 
 def _engine() -> Engine:
@@ -66,6 +76,7 @@ def _bad_format(exc: BadFormat) -> tuple[str, int]:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
+@scoped("public")
 def sign_in():
     error = ""
     if request.method == "POST":
@@ -79,36 +90,49 @@ def sign_in():
 
 
 @bp.route("/sign-out", methods=["POST"])
+@scoped("review")
 def sign_out_route():
     sessions.sign_out()
     return redirect(url_for("review.sign_in"))
 
 
 @bp.route("/")
+@scoped("review")
 def home():
     return render_template("home.html", partners=pages.partners_index())
 
 
 @bp.route("/search")
+@scoped("review")
 def search():
     return respond(pages.search_page(request.args.get("q", "")))
 
 
 @bp.route("/customers/<int:org_id>")
+@scoped("review")
 def customer(org_id: int):
     return respond(pages.customer_page(_engine(), org_id))
 
 
 @bp.route("/partners/<int:org_id>")
+@scoped("review")
 def partner(org_id: int):
     return respond(pages.partner_page(_engine(), org_id))
 
 
 @bp.route("/users/<int:user_id>")
+@scoped("review")
 def user(user_id: int):
     return respond(pages.user_page(_engine(), user_id))
 
 
 @bp.route("/rules/<rule>")
+@scoped("review")
 def rule(rule: str):
     return respond(pages.rule_page(_engine(), rule))
+
+
+@bp.route("/style.css")
+@scoped("public")
+def stylesheet():
+    return send_file(STATIC / "review.css", mimetype="text/css", max_age=3600)
