@@ -62,18 +62,23 @@ def rules_of(reasons: list[dict[str, Any]]) -> list[str]:
     return sorted({r["rule"] for r in reasons if "rule" in r}, key=lambda r: int(r[1:]))
 
 
+_WORDS = {"organization": "organization:{}", "partnership": "partnership:{}", "partner": "partner organization:{}",
+          "product": "product:{}", "invoice": "invoice:{}", "invitation": "invitation:{}", "role": "role {}",
+          "access": "{} access", "right": "{} right", "side": "{} side"}
+
+
 def describe(reasons: list[dict[str, Any]]) -> str:
-    """A reason in words: its facts flattened (role, partnership, partner, assignment, right...)."""
+    """Reasons in words: their facts flattened (role, partnership, partner, assignment, right...)."""
     parts: list[str] = []
 
     def walk(value: dict[str, Any]) -> None:
         for key, item in value.items():
-            if key == "rule":
-                continue
             if isinstance(item, dict):
                 walk(item)
                 continue
-            text = f"{key} {item}"
+            if key == "rule" or item is False:
+                continue
+            text = key.replace("_", " ") if item is True else _WORDS.get(key, key + " {}").format(item)
             if text not in parts:
                 parts.append(text)
     for reason in reasons:
@@ -184,10 +189,10 @@ def user_page(engine: Engine, user_id: int) -> Page:
                     raise RuntimeError("a decision failed while building the page")
                 if decision.allowed:
                     may.append({"action": action, "resource": resource, "reasons": decision.reasons})
-    org_names = names("organization", [int(m["resource"].split(":")[1]) for m in may
-                                       if m["resource"].startswith("organization:")])
+    labels = {kind: names(kind, [int(m["resource"].split(":")[1]) for m in may
+                                 if m["resource"].startswith(kind + ":")]) for kind in ("organization", "product")}
     rows = [{"action": m["action"], "resource": m["resource"],
-             "name": org_names.get(int(m["resource"].split(":")[1]), "") if m["resource"].startswith("organization:") else "",
+             "name": labels.get(m["resource"].split(":")[0], {}).get(int(m["resource"].split(":")[1]), ""),
              "rules": " ".join(rules_of(m["reasons"])), "why": describe(m["reasons"]),
              "reasons": json.dumps(m["reasons"], sort_keys=True)} for m in may]
     return Page(f"User {name}", "user.html",

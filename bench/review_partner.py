@@ -1,0 +1,64 @@
+"""Server time of the /review partner page on the 10,000-customer benchmark world.
+
+    .venv/bin/python -m bench.review_partner [--runs 20] [--database-url URL]
+
+Generates the seeded world (50 partners x 200 customers x 3 products), loads it
+into a fresh SQLite file (or the given empty PostgreSQL database), signs in with
+a review key and times GET /review/partners/<id> in-process (the whole Flask
+request: session check, decisions, template), for HTML, JSON and CSV. The first
+request of each partner warms nothing that later ones reuse across partners:
+every run asks another partner's page, round-robin.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from service.api import create_app
+from service.api.auth import create_key
+from service.store import init_schema, open_database
+from service.store.world import load_world
+
+from .world import generate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--database-url", default=None, help="an EMPTY database (default: a temporary SQLite file)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="authz-review-bench-") as tmp:
+        url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        open_database(url)
+        init_schema()
+        world = generate(seed=42)
+        started = time.perf_counter()
+        refs = load_world(world.data)
+        print(f"world: {world.customer_count:,} customers, loaded in {time.perf_counter() - started:.1f} s ({url.split(':')[0]})")
+        app = create_app({"DATABASE_URL": url, "DECISION_LOG": "off"})
+        _, key = create_key("bench-reviewer", "review")
+        client = app.test_client()
+        assert client.post("/review/sign-in", data={"key": key}).status_code == 302
+        partner_ids = [refs[p.org].split(":")[1] for p in world.partners]
+        for fmt in ("html", "json", "csv"):
+            times, customers = [], 0
+            for run in range(args.runs):
+                path = f"/review/partners/{partner_ids[run % len(partner_ids)]}?format={fmt}"
+                t0 = time.perf_counter()
+                answer = client.get(path)
+                times.append((time.perf_counter() - t0) * 1000)
+                assert answer.status_code == 200, (path, answer.status_code)
+                if fmt == "json":
+                    customers = max(customers, len(answer.json["customers"]))
+            times.sort()
+            p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+            extra = f", up to {customers} active customers per page" if customers else ""
+            print(f"partner page {fmt:<4}: median {statistics.median(times):.0f} ms, p95 {p95:.0f} ms, "
+                  f"max {times[-1]:.0f} ms over {len(times)} partners{extra}")
+
+
+if __name__ == "__main__":
+    main()

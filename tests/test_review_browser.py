@@ -1,0 +1,195 @@
+"""The /review console in a real browser: headless Chromium from Debian (/usr/bin/chromium) driven
+by Playwright for Python (its own browser download is never used).
+
+Signs in through the form, opens a customer page, follows links to a user and a rule,
+compares the page with /v1/subjects and with its CSV export, and shows that no page
+opens without signing in. Saves one screenshot per page kind into the test's tmp dir
+(and into $AUTHZ_SCREENSHOT_DIR when set, e.g. docs/screenshots).
+Without Chromium or Playwright these tests skip with a loud message; with
+AUTHZ_BROWSER_TESTS=required (set by .ci/run) they fail instead.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import socket
+import threading
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from service.api import create_app
+from service.api.auth import create_key
+from service.authz.vocabulary import actions_for
+
+CHROMIUM = os.environ.get("AUTHZ_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-default-apps", "--no-first-run", "--metrics-recording-only", "--mute-audio"]
+PORTS = range(8100, 8200)
+
+
+def _missing_browser() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed (pip install -e '.[test]')"
+    return None
+
+
+MISSING = _missing_browser()
+if MISSING:
+    if os.environ.get("AUTHZ_BROWSER_TESTS") == "required":
+        raise RuntimeError(f"browser tests are required here but cannot run: {MISSING}")
+    message = f"BROWSER TESTS SKIPPED: {MISSING}"
+    warnings.warn(message)
+    pytestmark = pytest.mark.skip(reason=message)
+
+
+def _free_port() -> int:
+    for port in PORTS:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8100-8199")
+
+
+class Server:
+    def __init__(self, store_url: str) -> None:
+        self.app = create_app({"DATABASE_URL": store_url, "DECISION_LOG": "off"})
+        self.port = _free_port()
+        self.http = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def post_json(self, path: str, body: dict, key: str) -> dict:
+        request = urllib.request.Request(self.base + path, data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request) as answer:
+            return json.loads(answer.read())
+
+
+@pytest.fixture
+def server(store_url: str, demo) -> Iterator[Server]:
+    running = Server(store_url)
+    running.thread.start()
+    yield running
+    running.http.shutdown()
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def _shoot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"review-{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    target = os.environ.get("AUTHZ_SCREENSHOT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / path.name)
+    assert path.stat().st_size > 5000  # something was drawn
+    return path
+
+
+def _table(page, selector: str) -> list[list[str]]:
+    return page.eval_on_selector_all(f"{selector} tbody tr",
+                                     "rows => rows.map(r => [...r.cells].map(c => c.innerText.trim()))")
+
+
+def _sign_in(page, server: Server, start: str, key: str) -> None:
+    page.goto(server.base + start)
+    assert "/review/sign-in" in page.url
+    page.fill("#key", key)
+    page.click("button[type=submit]:has-text('Sign in')")
+    page.wait_for_load_state()
+
+
+def test_no_page_opens_without_signing_in(server: Server, browser_page, demo, tmp_path: Path) -> None:
+    page = browser_page
+    for path in ("/review/", f"/review/customers/{demo['baeckerei'].split(':')[1]}",
+                 f"/review/partners/{demo['webwerk'].split(':')[1]}", f"/review/users/{demo['carla'].split(':')[1]}",
+                 "/review/rules/R12", "/review/search?q=anna",
+                 f"/review/customers/{demo['baeckerei'].split(':')[1]}?format=csv"):
+        page.goto(server.base + path)
+        assert "/review/sign-in" in page.url, path
+        assert page.locator("h1").inner_text() == "Sign in"
+    _shoot(page, tmp_path, "sign-in")
+    _, check_key = create_key("not-a-reviewer", "check")
+    _sign_in(page, server, "/review/", check_key)
+    assert "/review/sign-in" in page.url and "does not open the review console" in page.inner_text(".error")
+
+
+def test_a_reviewer_walks_customer_user_rule(server: Server, browser_page, demo, tmp_path: Path) -> None:
+    page = browser_page
+    _, review_key = create_key("browser-reviewer", "review")
+    _, check_key = create_key("browser-check", "check")
+    customer = demo["baeckerei"]
+    _sign_in(page, server, f"/review/customers/{customer.split(':')[1]}", review_key)
+    assert page.url.endswith(f"/review/customers/{customer.split(':')[1]}") and review_key not in page.url
+    cookie = next(c for c in page.context.cookies() if c["name"] == "authz_review")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and review_key not in cookie["value"]
+    _shoot(page, tmp_path, "customer")
+
+    # the page shows what /v1/subjects answers, action by action
+    rows = _table(page, "table.access")
+    shown = {(r[0], r[2]) for r in rows}
+    expected = set()
+    for action in actions_for("organization"):
+        answer = server.post_json("/v1/subjects", {"action": action, "resource": customer}, check_key)
+        expected |= {(s["user"], action) for s in answer["subjects"]}
+    assert shown == expected and len(shown) == len(rows)
+
+    # the CSV export holds the same rows as the page
+    exported = page.request.get(f"{server.base}/review/customers/{customer.split(':')[1]}?format=csv")
+    assert exported.ok
+    csv_rows = list(csv.DictReader(io.StringIO(exported.text())))
+    assert [(r["user"], r["name"], r["action"], r["rules"]) for r in csv_rows] == \
+           [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    # follow a link to a user, then an R-number to its rule page
+    page.click(f"table.access a[href='/review/users/{demo['carla'].split(':')[1]}'] >> nth=0")
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/review/users/{demo['carla'].split(':')[1]}")
+    assert "Carla" in page.locator("h1").inner_text()
+    _shoot(page, tmp_path, "user")
+    page.click("a.rule:has-text('R13') >> nth=0")
+    page.wait_for_load_state()
+    assert page.url.endswith("/review/rules/R13")
+    assert "A collaborator of a partner" in page.inner_text("blockquote.statement")
+    assert page.locator("pre.polar").count() >= 3 and page.locator("table tbody tr").count() >= 10
+    _shoot(page, tmp_path, "rule")
+
+    page.goto(f"{server.base}/review/partners/{demo['webwerk'].split(':')[1]}")
+    assert page.locator("table.matrix thead th").count() >= 6
+    _shoot(page, tmp_path, "partner")
+    page.fill("input[name=q]", "brot")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_load_state()
+    assert "/review/search?q=brot" in page.url and page.locator("table tbody tr").count() >= 2
+    _shoot(page, tmp_path, "search")
+
+    # signing out closes the console again
+    page.click("button:has-text('Sign out')")
+    page.wait_for_load_state()
+    page.goto(f"{server.base}/review/users/{demo['carla'].split(':')[1]}")
+    assert "/review/sign-in" in page.url
