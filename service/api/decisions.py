@@ -40,7 +40,8 @@ class CheckRequest(Request):
     action: Action
     resource: Ref
     min_revision: Revision | None = Field(default=None, description="answer 409 if the store is older")
-    explain: bool = Field(default=False, description="an allow: all reasons instead of the first; a deny: what each rule that could have allowed it lacks ({rule, missing, <facts>, text})")
+    explain: bool = Field(default=False, description="an allow: all reasons instead of the first; a deny: "
+                          "what each rule that could have allowed it lacks ({rule, missing, <facts>, text})")
 
 
 class CheckItem(Request):

@@ -1,7 +1,6 @@
 """The /review routes: sign-in and sign-out, then read-only pages (every one needs a session)."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
@@ -11,10 +10,8 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from service.authz import Engine
 
 from . import pages
-from .render import BadFormat, respond
 from . import session as sessions
-
-log = logging.getLogger("authz.review")
+from .render import BadFormat, respond
 
 bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates")
 

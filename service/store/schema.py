@@ -8,6 +8,7 @@ import peewee as pw
 
 from .db import database
 from .models import MODELS, SchemaVersion, StoreRevision
+from .scope_migration import widen_api_key_scopes
 
 # Bump when a model changes, and add the step that brings an older store up to it.
 SCHEMA_VERSION = 6
@@ -21,7 +22,6 @@ def _add_store_epoch() -> None:
 
 def _allow_review_keys() -> None:
     """v6: api_key.scope may also be 'review' (its CHECK constraint lists the scopes)."""
-    from .scope_migration import widen_api_key_scopes
     widen_api_key_scopes()
 
 
