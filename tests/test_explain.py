@@ -132,3 +132,10 @@ def test_the_runner_fails_a_row_whose_missing_differs(tmp_path: Path) -> None:
 def test_the_runner_rejects_rows_without_a_proper_missing(tmp_path: Path, row: dict, message: str) -> None:
     with pytest.raises(t.TableError, match=message):
         t.load_table(_table(tmp_path, [row]))
+
+
+def test_the_why_not_rules_keep_the_pattern_memo_on() -> None:
+    """why_not clauses live in the same files: they must stay id-blind (no numbers, no ordering),
+    or the engine would silently lose its pattern memo (service/authz/patterns.py)."""
+    from service.authz import Engine
+    assert Engine(pattern_memo_size=10, shape_table=False).patterns is not None
