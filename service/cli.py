@@ -142,8 +142,9 @@ from service.cli_keys import keys as _keys  # noqa: E402  (keys commands live in
 main.add_command(_keys)
 from service.cli_workflows import COMMANDS as _workflow_commands  # noqa: E402
 for _command in _workflow_commands: main.add_command(_command)  # partnership show, invitations pending
-from service.cli_rules import rules as _rules  # noqa: E402
+from service.cli_rules import fill_missing as _fill_missing, rules as _rules  # noqa: E402
 main.add_command(_rules)  # authz rules --check|--write (docs/rules.md)
+main.add_command(_fill_missing)  # authz fill-missing: the explained `missing` of deny rows lacking it
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """`authz rules --check|--write`: keep docs/rules.md true of the policy and the decision tables."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -22,3 +24,17 @@ def rules(write: bool, check: bool) -> None:
     if found:
         raise SystemExit(1)
     click.echo("docs/rules.md is current: every rule, clause and table row")
+
+
+@click.command("fill-missing")
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+def fill_missing(path: Path | None) -> None:
+    """Write the engine's explained `missing` into deny rows of tests/policy/*.yaml (or PATH) lacking it."""
+    from service.authz import get_engine
+    from service.authz.missing_rows import fill
+    from service.authz.tables import DEFAULT_TABLE_DIR
+    target = path or DEFAULT_TABLE_DIR
+    files = sorted(target.glob("*.yaml")) if target.is_dir() else [target]
+    for file in files:
+        for line in fill(file, get_engine()):
+            click.echo(line)

@@ -139,3 +139,16 @@ def test_the_why_not_rules_keep_the_pattern_memo_on() -> None:
     or the engine would silently lose its pattern memo (service/authz/patterns.py)."""
     from service.authz import Engine
     assert Engine(pattern_memo_size=10, shape_table=False).patterns is not None
+
+
+def test_fill_missing_writes_the_engines_answer_into_rows_that_lack_it(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(f"description: d\nworld: {DEMO}\nrows:\n"
+                    '  - {actor: user:carla, action: access_account, resource: organization:metzgerei, '
+                    'expect: deny, rule: R13, note: "not assigned"}\n'
+                    '  - {actor: user:anna, action: add_customer, resource: organization:webwerk, '
+                    'expect: allow, rule: R4, note: "allowed"}\n')
+    out = CliRunner().invoke(cli, ["fill-missing", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "missing: [R13 assignment], note:" in path.read_text()
+    assert t.load_table(path).rows[0].missing == ("R13 assignment",)
