@@ -152,3 +152,15 @@ def test_fill_missing_writes_the_engines_answer_into_rows_that_lack_it(tmp_path:
     assert out.exit_code == 0, out.output
     assert "missing: [R13 assignment], note:" in path.read_text()
     assert t.load_table(path).rows[0].missing == ("R13 assignment",)
+
+
+def test_a_failing_explanation_leaves_the_deny_standing(store_url: str, demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.authz import Engine
+    from service.authz import engine as engine_module
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(engine_module, "explain_denial", broken)
+    decision = Engine(shape_table=False).decide(demo["carla"], "access_account", demo["metzgerei"], why_not=True)
+    assert not decision.allowed and not decision.error
+    assert decision.reasons[0]["denied"] == "no rule allows this"

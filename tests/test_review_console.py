@@ -176,3 +176,12 @@ def test_search_by_name_email_and_id(console: Api, demo) -> None:
     assert demo["webwerk"] in refs("webwerk") and demo["webwerk"] in refs(demo["webwerk"])
     assert refs("nobody-matches-this") == set()
     assert console.client.get("/review/search?q=x&format=xml").status_code == 400
+
+
+def test_csv_cells_never_run_as_spreadsheet_formulas(console: Api, demo) -> None:
+    _signed_in(console)
+    created = console.write("POST", "/v1/organizations", {"name": "=HYPERLINK(\"http://evil.example\")",
+                                                         "partner": False}).json["id"]
+    found = console.client.get("/review/search?format=csv&q=hyperlink").get_data(as_text=True)
+    [row] = list(csv.DictReader(io.StringIO(found)))
+    assert row["ref"] == created and row["name"].startswith("'=HYPERLINK")

@@ -247,9 +247,14 @@ class Engine:
                         self.policy_version, revision)
 
     def _explain_denial(self, decision: Decision, actor: str, action: str, resource: str) -> Decision:
-        """The deny with its `missing` entries instead of the plain reason (never on the fast path)."""
-        user, subject, ref, denial = self._load(actor, resource)
-        entries = explain_denial(self.oso, user, action, subject, ref, denial or decision.reasons, actor)
+        """The deny with its `missing` entries instead of the plain reason (never on the fast path).
+        An explanation that fails leaves the deny as it was (logged): the decision itself stands."""
+        try:
+            user, subject, ref, denial = self._load(actor, resource)
+            entries = explain_denial(self.oso, user, action, subject, ref, denial or decision.reasons, actor)
+        except Exception:
+            log.exception("explaining a deny failed: actor=%r action=%r resource=%r", actor, action, resource)
+            return decision
         return Decision(False, entries, decision.policy_version, decision.revision)
 
     def allowed_actions(self, actor: str, resource: str) -> list[str]:

@@ -53,11 +53,17 @@ def to_csv(page: Page, name: str) -> str:
     return out.getvalue()
 
 
+# a cell a spreadsheet would run as a formula (names come from the store, i.e. from callers)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> object:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, dict)):
         return json.dumps(value, sort_keys=True)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value  # shown as text, never evaluated
     return "" if value is None else value
 
 
