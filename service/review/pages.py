@@ -157,14 +157,26 @@ def partner_page(engine: Engine, org_id: int) -> Page:
     users = [{"user": f"user:{u}", "name": n, "role": r} for u, n, r in members]
     matrix_rows = [{**cell, "manage_product": " ".join(cell["manage_product"]),
                     "view_statistics": " ".join(cell["view_statistics"])} for cell in matrix]
-    cells = {(cell["user"], cell["customer"]): cell for cell in matrix}
+    grid = _grid(customers, len(users), matrix)
     return Page(f"Partner {name}", "partner.html",
                 {"partner": f"organization:{org_id}", "customers": customers, "users": users, "matrix": matrix},
                 {"customers": Table(["customer", "name", "partnership", "access", "payment_mode", "since"], customers),
                  "matrix": Table(["user", "customer", "access_account", "manage_product", "view_statistics",
                                   "products"], matrix_rows),
                  "users": Table(["user", "name", "role"], users)},
-                {"org": {"ref": f"organization:{org_id}", "id": org_id, "name": name}, "cells": cells})
+                {"org": {"ref": f"organization:{org_id}", "id": org_id, "name": name}, "grid": grid})
+
+
+def _grid(customers: list[dict[str, Any]], width: int, matrix: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The matrix as the HTML shows it: one row per customer, one short cell per user (same order)."""
+    rows = []
+    for index, customer in enumerate(customers):
+        cells = matrix[index::len(customers)] if customers else []
+        rows.append({**customer, "cells": [
+            (cell["access_account"], f"T {len(cell['manage_product'])}/{cell['products']} · "
+                                     f"S {len(cell['view_statistics'])}/{cell['products']}") for cell in cells]})
+        assert len(cells) == width
+    return rows
 
 
 # -- a user: everything they may do, across organizations -----------------------------------
