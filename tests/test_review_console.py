@@ -185,3 +185,10 @@ def test_csv_cells_never_run_as_spreadsheet_formulas(console: Api, demo) -> None
     found = console.client.get("/review/search?format=csv&q=hyperlink").get_data(as_text=True)
     [row] = list(csv.DictReader(io.StringIO(found)))
     assert row["ref"] == created and row["name"].startswith("'=HYPERLINK")
+
+
+def test_search_takes_any_text_literally(console: Api, demo) -> None:
+    _signed_in(console)
+    for query in ("%", "_", "99999999999999999999", "user:99999999999999999999", "'; DROP TABLE users; --", "\\"):
+        answer = console.client.get("/review/search", query_string={"format": "json", "q": query})
+        assert answer.status_code == 200 and answer.json["results"] == [], query

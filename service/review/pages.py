@@ -261,28 +261,44 @@ def rule_page(engine: Engine, rule: str) -> Page:
 
 _REF = re.compile(r"^(user|organization):(\d+)$")
 SEARCH_LIMIT = 50
+MAX_ID = 2**31 - 1
+# kind -> (table, columns shown, columns searched by text)
+_SEARCHED = {"user": ("users", "id, name, email", ("name", "email")),
+             "organization": ("organization", "id, name, is_partner", ("name",))}
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _search(kind: str, wanted_id: int | None, pattern: str | None) -> list[dict[str, Any]]:
+    table, columns, texts = _SEARCHED[kind]
+    conditions, params = [], []
+    if wanted_id is not None:
+        conditions.append("id = ?")
+        params.append(wanted_id)
+    if pattern is not None:
+        conditions += [f"LOWER({column}) LIKE ? ESCAPE '\\'" for column in texts]
+        params += [pattern] * len(texts)
+    if not conditions:
+        return []
+    found = _rows(f"SELECT {columns} FROM {table} WHERE {' OR '.join(conditions)} ORDER BY name, id LIMIT ?",
+                  (*params, SEARCH_LIMIT))
+    if kind == "user":
+        return [{"kind": kind, "ref": f"user:{i}", "name": n, "email": e, "partner": False} for i, n, e in found]
+    return [{"kind": kind, "ref": f"organization:{i}", "name": n, "email": "", "partner": bool(p)} for i, n, p in found]
 
 
 def search_page(query: str) -> Page:
+    """Users and organizations by id (`user:3`, `organization:1`, `3`), name or e-mail (substring)."""
     query = query.strip()[:200]
-    hits: list[dict[str, Any]] = []
-    if query:
-        ref = _REF.match(query)
-        number = int(query) if query.isdigit() else None
-        pattern = f"%{query.lower()}%"
-        if ref is None or ref.group(1) == "user":
-            uid = int(ref.group(2)) if ref else number
-            hits += [{"kind": "user", "ref": f"user:{i}", "name": n, "email": e, "partner": False}
-                     for i, n, e in _rows("SELECT id, name, email FROM users WHERE id = ? OR LOWER(name) LIKE ? "
-                                          "OR LOWER(email) LIKE ? ORDER BY name, id LIMIT ?",
-                                          (uid if uid is not None else -1, pattern if not ref else "", pattern if not ref else "",
-                                           SEARCH_LIMIT))]
-        if ref is None or ref.group(1) == "organization":
-            oid = int(ref.group(2)) if ref else number
-            hits += [{"kind": "organization", "ref": f"organization:{i}", "name": n, "email": "", "partner": bool(p)}
-                     for i, n, p in _rows("SELECT id, name, is_partner FROM organization WHERE id = ? "
-                                          "OR LOWER(name) LIKE ? ORDER BY name, id LIMIT ?",
-                                          (oid if oid is not None else -1, pattern if not ref else "", SEARCH_LIMIT))]
+    ref = _REF.match(query)
+    digits = ref.group(2) if ref else (query if query.isdigit() else None)
+    wanted_id = int(digits) if digits is not None and int(digits) <= MAX_ID else None
+    pattern = _like(query) if query and not ref else None
+    kinds = [ref.group(1)] if ref else list(_SEARCHED)
+    hits = [hit for kind in kinds for hit in _search(kind, wanted_id, pattern)]
     return Page("Search", "search.html", {"query": query, "results": hits},
                 {"results": Table(["kind", "ref", "name", "email", "partner"], hits)}, {"query": query})
 
