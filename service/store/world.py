@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import peewee as pw
 import yaml
 
 from . import models as m
 from .db import database, is_postgres
+from .ids import next_free_id
 from .schema import bump_revision
 
 DEFAULT_INVITATION_DAYS = 14
@@ -50,8 +50,7 @@ class _Loader:
     def table(self, model: type[m.BaseModel]) -> _Table:
         name = model._meta.table_name
         if name not in self.tables:
-            max_id = model.select(pw.fn.MAX(model.id)).scalar() or 0
-            self.tables[name] = _Table(model, max_id + 1)
+            self.tables[name] = _Table(model, next_free_id(model))  # never an id used before
         return self.tables[name]
 
     def name(self, kind: str, key: Any, new_id: int) -> None:
@@ -74,7 +73,7 @@ class _Loader:
             if table.rows:
                 _bulk_insert(table.model, table.rows)
         if is_postgres():
-            for table in self.tables.values():
+            for table in (t for t in self.tables.values() if t.rows):  # a sequence never goes back
                 name = table.model._meta.table_name
                 database.execute_sql(
                     f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
