@@ -13,6 +13,8 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from service.store.file_identity import StoreUnavailable
+
 log = logging.getLogger("authz.api")
 
 
@@ -70,6 +72,11 @@ def register_error_handlers(app: Flask) -> None:
         if status == 400:
             return error_response(ApiError(400, "malformed_request", "the request could not be parsed"))
         return error_response(ApiError(status, code, exc.description or exc.name))
+
+    @app.errorhandler(StoreUnavailable)
+    def _store_unavailable(exc: StoreUnavailable):
+        log.error("store unavailable (answered 503, nothing written): %s", exc)
+        return error_response(ApiError(503, "store_unavailable", str(exc)))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -148,3 +148,9 @@ def read_snapshot() -> Iterator[None]:
 
 def is_postgres() -> bool:
     return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+def store_file_replaced() -> bool:
+    """Whether the bound store is a SQLite file deleted or replaced under its open connection."""
+    db = database.obj
+    return isinstance(db, ImmediateSqliteDatabase) and db.file_replaced()
