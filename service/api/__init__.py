@@ -26,6 +26,7 @@ from service.store import database, open_database
 
 from . import decisions, docs, facts, ops, workflows
 from .errors import ApiError, register_error_handlers
+from .strict_input import CanonicalIntConverter
 
 __all__ = ["ApiError", "BLUEPRINTS", "MAX_BODY_BYTES", "create_app"]
 
@@ -47,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from service.decision_log import DecisionLog
     app.extensions["decision_log"] = DecisionLog.from_setting(app.config["DECISION_LOG"])
     register_error_handlers(app)
+    app.url_map.converters["int"] = CanonicalIntConverter  # before any route: ids in canonical form only
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
 

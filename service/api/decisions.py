@@ -25,7 +25,7 @@ from .auth import CHECK, current_key_id
 from .errors import ApiError
 from .metrics import count_decision, observe_latency
 from .registry import route
-from .schemas import Action, Answer, Reason, Ref, Request, ResourceType, UserRef
+from .schemas import CANONICAL_ID, Action, Answer, Reason, Ref, Request, ResourceType, UserRef
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1")
 
@@ -65,7 +65,7 @@ class ListRequest(Request):
     action: Action
     resource_type: ResourceType
     page_size: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
-    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")] | None = None
+    cursor: Annotated[str, StringConstraints(pattern=f"^{CANONICAL_ID}$")] | None = None
     min_revision: Revision | None = None
 
 
