@@ -114,22 +114,20 @@ def test_tables(path: Path | None) -> None:
 @click.option("--workers", default=2, show_default=True, envvar="WORKERS",
               help="gunicorn worker processes; each builds its own policy engine.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the HTTP API with gunicorn (worker processes, no preload: one Oso per worker)."""
+    """Serve the HTTP API with gunicorn (worker processes, no preload: one Oso per worker).
+
+    Creates no API keys (`authz keys create`; `make run` makes development keys)."""
     import os
     import shutil
+
+    from service.api.deadline import check_settings, request_deadline_seconds, worker_timeout_seconds
+    try:
+        check_settings(request_deadline_seconds(), worker_timeout_seconds())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    args = [gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--access-logfile", "-", "service.wsgi:app"]
-    # A fresh development key at each start: keys are stored hashed, so an old one cannot be shown again.
-    from service.api.auth import create_key
-    _open_store()
-    init_schema()
-    from service.store.models import ApiKey, utcnow
-    ApiKey.update(revoked_at=utcnow()).where((ApiKey.name == "dev") & ApiKey.revoked_at.is_null()).execute()
-    _row, dev_key = create_key("dev", "check")
-    _wrow, dev_write_key = create_key("dev", "write")
-    click.echo(f"development keys (name 'dev'; revoke with `authz keys revoke`):\n"
-               f"  check: {dev_key}\n  write: {dev_write_key}", err=True)
+    args = [gunicorn, "--config", "python:service.gunicorn_conf", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--access-logfile", "-", "service.wsgi:app"]
     click.echo(f"serving on http://{host}:{port} with {workers} workers", err=True)
     os.execv(gunicorn, args)
 

@@ -24,7 +24,7 @@ from flask import Flask
 from service.authz import Engine
 from service.store import database, open_database
 
-from . import decisions, docs, facts, ops, workflows
+from . import deadline, decisions, docs, facts, ops, workflows
 from .errors import ApiError, register_error_handlers
 from .strict_input import CanonicalIntConverter
 
@@ -48,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from service.decision_log import DecisionLog
     app.extensions["decision_log"] = DecisionLog.from_setting(app.config["DECISION_LOG"])
     register_error_handlers(app)
+    deadline.init_app(app)
     app.url_map.converters["int"] = CanonicalIntConverter  # before any route: ids in canonical form only
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -15,6 +15,7 @@ from flask import Blueprint, current_app
 from pydantic import Field, StringConstraints
 
 from service.authz import Decision, Engine, RefError, parse_ref
+from service.authz.engine import deadline_reasons
 from service.authz.listing import list_ids
 from service.authz.subjects import who_can
 from service.authz.vocabulary import actions_for
@@ -22,6 +23,7 @@ from service.decision_log import DecisionLog
 from service.store.schema import current_revision
 
 from .auth import CHECK, current_key_id
+from .deadline import past_deadline
 from .errors import ApiError
 from .metrics import count_decision, observe_latency
 from .registry import route
@@ -174,7 +176,8 @@ def check_batch(body: BatchRequest):
     revision = _require_revision(body.min_revision) if body.min_revision is not None else 0
     engine, started = _engine(), time.perf_counter()
     # one snapshot for the whole batch: every answer reflects the same store state
-    decisions = engine.decide_many([(item.actor, item.action, item.resource) for item in body.checks])
+    decisions = engine.decide_many([(item.actor, item.action, item.resource) for item in body.checks],
+                                   past_deadline)  # checks left at the request's deadline are denied
     elapsed = time.perf_counter() - started
     observe_latency("batch", elapsed)  # one observation: the batch's
     results = []
@@ -203,6 +206,9 @@ def actions(body: ActionsRequest):
     reasons: list[dict[str, Any]] = []
     resource_type = body.resource.split(":", 1)[0]
     for action in actions_for(resource_type):  # each action decided by the policy, with its first reason
+        if past_deadline():  # the actions not decided by the deadline are not listed (denied)
+            reasons.append({"action": action, **deadline_reasons[0]})
+            continue
         decision = engine.decide(body.actor, action, body.resource)
         if decision.error:
             _record("actions", decision_id, body.actor, "actions", body.resource, False, [], engine,
