@@ -7,15 +7,18 @@ from pathlib import Path
 
 import click
 
+from service.cli_errors import CliGroup, require_existing_store
 from service.store import init_schema, open_database
 from service.store.world import WorldError, load_world, read_world_file, store_is_empty
 
 
-def _open_store() -> None:
+def _open_store(*, must_exist: bool = False) -> None:
+    if must_exist:  # a read must not create an empty store and then deny as if it had looked
+        require_existing_store()
     open_database()
 
 
-@click.group()
+@click.group(cls=CliGroup)  # errors: one line, exit 2 (cli_errors.py)
 def main() -> None:
     """partner-authz: policy-as-code authorization for the partner program."""
 
@@ -39,7 +42,7 @@ def load(world_file: Path, if_empty: bool) -> None:
         click.echo("store not empty; nothing loaded")
         return
     try:
-        refs = load_world(read_world_file(world_file))
+        refs = load_world(read_world_file(world_file), progress=lambda line: click.echo(line, err=True))
     except WorldError as exc:
         raise click.ClickException(str(exc)) from exc
     for key, ref in refs.items():
@@ -52,9 +55,9 @@ def load(world_file: Path, if_empty: bool) -> None:
 @click.argument("resource")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def check(actor: str, action: str, resource: str, as_json: bool) -> None:
-    """Decide ACTOR ACTION RESOURCE (e.g. user:1 add_customer organization:1); exit 1 on deny."""
+    """Decide ACTOR ACTION RESOURCE (e.g. user:1 add_customer organization:1); exit 1 on deny, 2 on error."""
     from service.authz import decide
-    _open_store()
+    _open_store(must_exist=True)
     decision = decide(actor, action, resource, explain=True)
     if as_json:
         click.echo(json.dumps(decision.as_dict(), sort_keys=True))
@@ -63,6 +66,9 @@ def check(actor: str, action: str, resource: str, as_json: bool) -> None:
         for reason in decision.reasons:
             click.echo(f"  because {json.dumps(reason, sort_keys=True)}")
         click.echo(f"  policy {decision.policy_version}, store revision {decision.revision}")
+    if decision.error:  # the decision could not be made: denied, but an error (2), not a deny (1)
+        click.echo("error: the decision could not be made (see the log); denied", err=True)
+        sys.exit(2)
     sys.exit(0 if decision.allowed else 1)
 
 
@@ -72,7 +78,7 @@ def check(actor: str, action: str, resource: str, as_json: bool) -> None:
 def actions(actor: str, resource: str) -> None:
     """List the actions ACTOR may take on RESOURCE."""
     from service.authz import allowed_actions
-    _open_store()
+    _open_store(must_exist=True)
     for action in allowed_actions(actor, resource):
         click.echo(action)
 

@@ -9,9 +9,10 @@ Everything is written in one transaction with bulk inserts.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -237,15 +238,31 @@ def _load_invitations(loader: _Loader, world: dict) -> None:
         loader.name("invitation", inv.get("key"), new_id)
 
 
-def load_world(world: dict[str, Any]) -> dict[str, str]:
-    """Write a world in one transaction; return its key -> "type:id" map."""
+# a world with at least this many entries reports its progress (when a progress callback is given)
+PROGRESS_MIN_ENTRIES = 5_000
+SECTIONS = ("organizations", "users", "memberships", "products", "product_authorizations", "assignments",
+            "invoices", "partnerships", "invitations")
+
+
+def load_world(world: dict[str, Any], progress: Callable[[str], None] | None = None) -> dict[str, str]:
+    """Write a world in one transaction; return its key -> "type:id" map.
+    progress, if given, receives one line per step of a large world."""
     loader = _Loader()
+    entries = sum(len(world.get(section) or []) for section in SECTIONS)
+    report = progress if progress is not None and entries >= PROGRESS_MIN_ENTRIES else (lambda _line: None)
+    started = time.monotonic()
     with database.atomic():
-        for step in (_load_organizations, _load_users, _load_memberships, _load_products,
-                     _load_links, _load_partnerships, _load_invitations):
+        steps = (_load_organizations, _load_users, _load_memberships, _load_products,
+                 _load_links, _load_partnerships, _load_invitations)
+        for number, step in enumerate(steps, 1):
             step(loader, world)
+            report(f"load: {number}/{len(steps) + 1} {step.__name__[len('_load_'):]} read "
+                   f"({time.monotonic() - started:.1f} s)")
+        rows = sum(len(table.rows) for table in loader.tables.values())
+        report(f"load: {len(steps) + 1}/{len(steps) + 1} writing {rows:,} rows")
         loader.flush()
         bump_revision()
+    report(f"load: done, {entries:,} entries in {time.monotonic() - started:.1f} s")
     return loader.refs
 
 
@@ -254,6 +271,10 @@ def read_world_file(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(fh) or {}
     if not isinstance(data, dict):
         raise WorldError(f"{path}: a world is a mapping of entity lists")
+    for section, entries in data.items():
+        if section in SECTIONS and entries is not None and (
+                not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries)):
+            raise WorldError(f"{path}: `{section}` must be a list of mappings (e.g. - {{key: ..., ...}})")
     return data
 
 
