@@ -59,7 +59,10 @@ def test_postgres_statements_time_out(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert served.execute_sql("SHOW statement_timeout").fetchone()[0] == "5s"
     served.close_all()
     monkeypatch.setenv("AUTHZ_STATEMENT_TIMEOUT_MS", "100")
-    short = make_database(POSTGRES_URL)
+    short = make_database(POSTGRES_URL, pooled=True)
     with pytest.raises(peewee.OperationalError, match="statement timeout"):
         short.execute_sql("SELECT pg_sleep(2)")
-    short.close()
+    short.close_all()
+    operator = make_database(POSTGRES_URL)  # the CLI: migrations and large loads are not cut short
+    assert operator.execute_sql("SHOW statement_timeout").fetchone()[0] == "0"
+    operator.close()

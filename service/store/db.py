@@ -72,7 +72,7 @@ DEFAULT_STATEMENT_TIMEOUT_MS = 5_000
 
 
 def statement_timeout_ms() -> int:
-    """PostgreSQL statement_timeout: AUTHZ_STATEMENT_TIMEOUT_MS, default 5 s (below the request deadline)."""
+    """The server's PostgreSQL statement_timeout: AUTHZ_STATEMENT_TIMEOUT_MS, default 5 s (below the deadline)."""
     return int(os.environ.get("AUTHZ_STATEMENT_TIMEOUT_MS") or DEFAULT_STATEMENT_TIMEOUT_MS)
 
 
@@ -97,8 +97,9 @@ def make_database(url: str, *, pooled: bool = False) -> peewee.Database:
             host=parsed.hostname,
             port=parsed.port,
             connect_timeout=PG_CONNECT_TIMEOUT_SECONDS,
-            # a statement running away (a lock wait, a huge scan) ends before the request's deadline
-            options=f"-c statement_timeout={statement_timeout_ms()}",
+            # the server's statements: one running away (a lock wait, a huge scan) ends before the
+            # request's deadline; the CLI's (migrations, large loads) may take as long as they need
+            **({"options": f"-c statement_timeout={statement_timeout_ms()}"} if pooled else {}),
             **pool,
         )
     raise ValueError(f"unsupported DATABASE_URL scheme {parsed.scheme!r} (use sqlite:/// or postgresql://)")
