@@ -12,6 +12,9 @@ from service.store import init_schema, open_database
 from service.store.world import WorldError, load_world, read_world_file, store_is_empty
 
 
+LARGE_WORLD_FILE_BYTES = 1_000_000
+
+
 def _open_store(*, must_exist: bool = False) -> None:
     if must_exist:  # a read must not create an empty store and then deny as if it had looked
         require_existing_store()
@@ -41,6 +44,9 @@ def load(world_file: Path, if_empty: bool) -> None:
     if if_empty and not store_is_empty():
         click.echo("store not empty; nothing loaded")
         return
+    size = world_file.stat().st_size
+    if size >= LARGE_WORLD_FILE_BYTES:  # parsing a large YAML file alone takes a while
+        click.echo(f"load: reading {world_file} ({size / 1e6:.1f} MB)", err=True)
     try:
         refs = load_world(read_world_file(world_file), progress=lambda line: click.echo(line, err=True))
     except WorldError as exc:

@@ -72,11 +72,12 @@ def test_check_exit_codes_allow_0_deny_1(store_url: str, demo: dict[str, str]) -
 def test_load_reports_progress_on_a_large_world(store_url: str, tmp_path: Path) -> None:
     world = tmp_path / "large.yaml"
     lines = ["organizations:", "  - {key: org, name: Org}", "users:"]
-    lines += [f"  - {{key: u{i}, email: u{i}@x.example}}" for i in range(6000)]
+    lines += [f"  - {{key: u{i}, email: u{i}@x.example, name: {'x' * 150}}}" for i in range(6000)]  # > 1 MB
     world.write_text("\n".join(lines) + "\n")
     result = authz("load", str(world), url=store_url)
     assert result.returncode == 0, result.stderr
     progress = [line for line in result.stderr.splitlines() if line.startswith("load: ")]
+    assert progress[0].startswith(f"load: reading {world}")
     assert any("writing 6,001 rows" in line for line in progress) and progress[-1].startswith("load: done")
     small = authz("load", str(DEMO_WORLD), url=store_url)
     assert small.returncode == 0 and "load: " not in small.stderr

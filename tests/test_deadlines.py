@@ -49,7 +49,12 @@ def test_serve_refuses_a_deadline_at_or_above_the_worker_timeout(tmp_path: Path)
     # a subprocess: were the settings accepted, serve would replace this process with gunicorn
     result = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--port", "8499"], env=env,
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode != 0 and "must be below the gunicorn worker timeout" in result.stderr
+    assert result.returncode == 2 and "must be below the gunicorn worker timeout" in result.stderr
+    # a deadline below the worker timeout, but a Polar timeout that a decision at the deadline may still use
+    env.update(AUTHZ_REQUEST_DEADLINE_SECONDS="20", POLAR_TIMEOUT_MS="10000")
+    result = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--port", "8499"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "plus POLAR_TIMEOUT_MS (10 s)" in result.stderr
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="PostgreSQL only (TEST_POSTGRES_URL)")
