@@ -67,7 +67,12 @@ def main() -> None:
             body = answer.read()
             print(f"status {answer.status} after {time.monotonic() - started:.1f} s, "
                   f"{answer.getheader('Content-Type')}")
-            print(body.decode()[:300])
+            results = json.loads(body).get("results")
+            if results is None:
+                print(body.decode()[:300])
+            else:
+                late = sum("deadline" in json.dumps(result["reasons"]) for result in results)
+                print(f"{len(results) - late} checks decided, {late} denied at the request deadline")
         finally:
             server.terminate()
             server.wait(timeout=30)
