@@ -53,6 +53,7 @@ def test_migration_keeps_every_row_and_foreign_key(tmp_path: Path) -> None:
     assert database.execute_sql("PRAGMA foreign_key_check").fetchall() == []
     tables = dict(database.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
     assert "AUTOINCREMENT" in tables["users"] and "REFERENCES" in tables["membership"]
+    assert "AUTOINCREMENT" not in tables["store_revision"]  # a single row with a fixed id
     # foreign keys still act: deleting a user cascades to its memberships
     member = m.Membership.select().first()
     m.User.delete_by_id(member.user_id)

@@ -19,8 +19,8 @@ from service.workflows.records import DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE
 from .auth import WRITE
 from .errors import ApiError
 from .registry import QueryParam, route
-from .strict_input import query_integer
 from .schemas import CANONICAL_ID, Answer, OrgRef, ProductRef, Request, UserRef
+from .strict_input import query_integer
 
 bp = Blueprint("workflows", __name__, url_prefix="/v1")
 

@@ -55,10 +55,12 @@ def rebuild_without_id_reuse() -> None:
     """
     if is_postgres():
         return
+    from .models import MODELS  # (models use this module's field)
+    ours = {model._meta.table_name for model in MODELS if isinstance(model._meta.primary_key, NeverReusedAutoField)}
     tables = database.execute_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").fetchall()
     for name, sql in tables:
-        if sql and _PLAIN_ID.search(sql):
+        if name in ours and sql and _PLAIN_ID.search(sql):
             _rebuild(name, sql)
 
 
