@@ -23,6 +23,7 @@ init-db: $(STAMP)
 	$(BIN)/authz load --if-empty data/demo.yaml
 
 run: init-db
+	$(BIN)/authz keys dev
 	$(BIN)/authz serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
 
 test: $(STAMP)

@@ -7,15 +7,21 @@ from pathlib import Path
 
 import click
 
+from service.cli_errors import CliGroup, require_existing_store
 from service.store import init_schema, open_database
 from service.store.world import WorldError, load_world, read_world_file, store_is_empty
 
 
-def _open_store() -> None:
+LARGE_WORLD_FILE_BYTES = 1_000_000
+
+
+def _open_store(*, must_exist: bool = False) -> None:
+    if must_exist:  # a read must not create an empty store and then deny as if it had looked
+        require_existing_store()
     open_database()
 
 
-@click.group()
+@click.group(cls=CliGroup)  # errors: one line, exit 2 (cli_errors.py)
 def main() -> None:
     """partner-authz: policy-as-code authorization for the partner program."""
 
@@ -38,8 +44,11 @@ def load(world_file: Path, if_empty: bool) -> None:
     if if_empty and not store_is_empty():
         click.echo("store not empty; nothing loaded")
         return
+    size = world_file.stat().st_size
+    if size >= LARGE_WORLD_FILE_BYTES:  # parsing a large YAML file alone takes a while
+        click.echo(f"load: reading {world_file} ({size / 1e6:.1f} MB)", err=True)
     try:
-        refs = load_world(read_world_file(world_file))
+        refs = load_world(read_world_file(world_file), progress=lambda line: click.echo(line, err=True))
     except WorldError as exc:
         raise click.ClickException(str(exc)) from exc
     for key, ref in refs.items():
@@ -53,9 +62,9 @@ def load(world_file: Path, if_empty: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @click.option("--explain", is_flag=True, help="On a deny, say what each rule that could have allowed it lacks.")
 def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) -> None:
-    """Decide ACTOR ACTION RESOURCE (e.g. user:1 add_customer organization:1); exit 1 on deny."""
+    """Decide ACTOR ACTION RESOURCE (e.g. user:1 add_customer organization:1); exit 1 on deny, 2 on error."""
     from service.authz import decide
-    _open_store()
+    _open_store(must_exist=True)
     decision = decide(actor, action, resource, explain=True, why_not=explain)
     if as_json:
         click.echo(json.dumps(decision.as_dict(), sort_keys=True))
@@ -67,6 +76,9 @@ def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) 
             else:
                 click.echo(f"  because {json.dumps(reason, sort_keys=True)}")
         click.echo(f"  policy {decision.policy_version}, store revision {decision.revision}")
+    if decision.error:  # the decision could not be made: denied, but an error (2), not a deny (1)
+        click.echo("error: the decision could not be made (see the log); denied", err=True)
+        sys.exit(2)
     sys.exit(0 if decision.allowed else 1)
 
 
@@ -76,7 +88,7 @@ def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) 
 def actions(actor: str, resource: str) -> None:
     """List the actions ACTOR may take on RESOURCE."""
     from service.authz import allowed_actions
-    _open_store()
+    _open_store(must_exist=True)
     for action in allowed_actions(actor, resource):
         click.echo(action)
 
@@ -118,22 +130,20 @@ def test_tables(path: Path | None) -> None:
 @click.option("--workers", default=2, show_default=True, envvar="WORKERS",
               help="gunicorn worker processes; each builds its own policy engine.")
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the HTTP API with gunicorn (worker processes, no preload: one Oso per worker)."""
+    """Serve the HTTP API with gunicorn (worker processes, no preload: one Oso per worker).
+
+    Creates no API keys (`authz keys create`; `make run` makes development keys)."""
     import os
     import shutil
+
+    from service.api.deadline import check_settings, request_deadline_seconds, worker_timeout_seconds
+    try:
+        check_settings(request_deadline_seconds(), worker_timeout_seconds())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    args = [gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--access-logfile", "-", "service.wsgi:app"]
-    # A fresh development key at each start: keys are stored hashed, so an old one cannot be shown again.
-    from service.api.auth import create_key
-    _open_store()
-    init_schema()
-    from service.store.models import ApiKey, utcnow
-    ApiKey.update(revoked_at=utcnow()).where((ApiKey.name == "dev") & ApiKey.revoked_at.is_null()).execute()
-    _row, dev_key = create_key("dev", "check")
-    _wrow, dev_write_key = create_key("dev", "write")
-    click.echo(f"development keys (name 'dev'; revoke with `authz keys revoke`):\n"
-               f"  check: {dev_key}\n  write: {dev_write_key}", err=True)
+    args = [gunicorn, "--config", "python:service.gunicorn_conf", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--access-logfile", "-", "service.wsgi:app"]
     click.echo(f"serving on http://{host}:{port} with {workers} workers", err=True)
     os.execv(gunicorn, args)
 

@@ -46,3 +46,20 @@ def revoke(key_id: int) -> None:
     if not revoke_key(key_id):
         raise click.ClickException(f"no active key {key_id}")
     click.echo(f"revoked key {key_id}")
+
+
+DEV_KEY_NAME = "dev"
+
+
+@keys.command("dev")
+def dev_keys() -> None:
+    """Development only (`make run`): revoke the previous 'dev' keys, create and print new ones."""
+    from service.api.auth import create_key
+    from service.store.models import utcnow
+    open_database()
+    init_schema()
+    ApiKey.update(revoked_at=utcnow()).where((ApiKey.name == DEV_KEY_NAME) & ApiKey.revoked_at.is_null()).execute()
+    _row, check_key = create_key(DEV_KEY_NAME, "check")
+    _wrow, write_key = create_key(DEV_KEY_NAME, "write")
+    click.echo(f"development keys (name '{DEV_KEY_NAME}'; never use them in production):\n"
+               f"  check: {check_key}\n  write: {write_key}", err=True)

@@ -2,6 +2,7 @@
 409 duplicates, R3 (the last legal representative can be neither removed nor demoted)."""
 from __future__ import annotations
 
+from service.store import models as m
 from test_api_support import Api, api  # noqa: F401  (fixture)
 
 
@@ -21,10 +22,13 @@ def test_create_read_update_delete_every_fact(api: Api) -> None:
     assert ms.status_code == 201 and ms.json["role"] == "legal_representative" and ms.json["billing"] is True
     ms2 = api.write("POST", "/v1/memberships", {"user": user2["id"], "organization": org.json["id"],
                                                 "role": "collaborator"}).json
-    product = api.write("POST", "/v1/products", {"organization": customer["id"], "category": "hosting",
-                                                 "name": "kunde.example"}).json
+    product = api.write("POST", "/v1/products", {"organization": org.json["id"], "category": "hosting",
+                                                 "name": "agentur.example"}).json
     auth = api.write("POST", "/v1/product-authorizations", {"user": user2["id"], "product": product["id"]})
     assert auth.status_code == 201 and auth.json["product"] == product["id"]
+    # an assignment needs an active partnership (made by the invitation workflow elsewhere)
+    m.Partnership.create(partner=_id(org.json["id"]), customer=_id(customer["id"]), access="full",
+                         payment_mode="customer")
     assignment = api.write("POST", "/v1/assignments", {"partner": org.json["id"], "user": user2["id"],
                                                        "customer": customer["id"]})
     assert assignment.status_code == 201 and assignment.json["customer"] == customer["id"]

@@ -244,5 +244,5 @@ def test_cli_exits_1_and_prints_each_failure(tmp_path: Path) -> None:
 def test_cli_rejects_a_malformed_table(tmp_path: Path) -> None:
     path = _table_file(tmp_path, [_row("user:anna", "manage_userz", "organization:webwerk", "deny", "R1")])
     result = CliRunner().invoke(cli, ["test", str(path)])
-    assert result.exit_code == 1 and "not in the vocabulary" in result.output
+    assert result.exit_code == 2 and "not in the vocabulary" in result.output  # an error, not a failed row
 

@@ -24,8 +24,9 @@ from flask import Flask
 from service.authz import Engine
 from service.store import database, open_database
 
-from . import decisions, docs, facts, ops, workflows
+from . import deadline, decisions, docs, facts, ops, workflows
 from .errors import ApiError, register_error_handlers
+from .strict_input import CanonicalIntConverter
 
 __all__ = ["ApiError", "BLUEPRINTS", "MAX_BODY_BYTES", "create_app"]
 
@@ -47,14 +48,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from service.decision_log import DecisionLog
     app.extensions["decision_log"] = DecisionLog.from_setting(app.config["DECISION_LOG"])
     register_error_handlers(app)
+    deadline.init_app(app)
+    app.url_map.converters["int"] = CanonicalIntConverter  # before any route: ids in canonical form only
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     from service.review import register as register_review_console
     register_review_console(app)  # /review: HTML for reviewers, outside the JSON API (not in /openapi.json)
 
-    @app.before_request
-    def _connect() -> None:
-        database.connect(reuse_if_open=True)
+    # no connection is opened before a request: the first query opens one (peewee autoconnect),
+    # so liveness, which never queries, answers while the store is down
 
     @app.teardown_request
     def _close(_exc: BaseException | None) -> None:

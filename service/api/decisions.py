@@ -15,6 +15,7 @@ from flask import Blueprint, current_app
 from pydantic import Field, StringConstraints
 
 from service.authz import Decision, Engine, RefError, parse_ref
+from service.authz.engine import deadline_reasons
 from service.authz.listing import list_ids
 from service.authz.subjects import who_can
 from service.authz.vocabulary import actions_for
@@ -22,10 +23,11 @@ from service.decision_log import DecisionLog
 from service.store.schema import current_revision
 
 from .auth import CHECK, current_key_id
+from .deadline import past_deadline
 from .errors import ApiError
 from .metrics import count_decision, observe_latency
 from .registry import route
-from .schemas import Action, Answer, Reason, Ref, Request, ResourceType, UserRef
+from .schemas import CANONICAL_ID, Action, Answer, Reason, Ref, Request, ResourceType, UserRef
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1")
 
@@ -66,7 +68,7 @@ class ListRequest(Request):
     action: Action
     resource_type: ResourceType
     page_size: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
-    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")] | None = None
+    cursor: Annotated[str, StringConstraints(pattern=f"^{CANONICAL_ID}$")] | None = None
     min_revision: Revision | None = None
 
 
@@ -175,7 +177,8 @@ def check_batch(body: BatchRequest):
     revision = _require_revision(body.min_revision) if body.min_revision is not None else 0
     engine, started = _engine(), time.perf_counter()
     # one snapshot for the whole batch: every answer reflects the same store state
-    decisions = engine.decide_many([(item.actor, item.action, item.resource) for item in body.checks])
+    decisions = engine.decide_many([(item.actor, item.action, item.resource) for item in body.checks],
+                                   past_deadline)  # checks left at the request's deadline are denied
     elapsed = time.perf_counter() - started
     observe_latency("batch", elapsed)  # one observation: the batch's
     results = []
@@ -204,6 +207,9 @@ def actions(body: ActionsRequest):
     reasons: list[dict[str, Any]] = []
     resource_type = body.resource.split(":", 1)[0]
     for action in actions_for(resource_type):  # each action decided by the policy, with its first reason
+        if past_deadline():  # the actions not decided by the deadline are not listed (denied)
+            reasons.append({"action": action, **deadline_reasons[0]})
+            continue
         decision = engine.decide(body.actor, action, body.resource)
         if decision.error:
             _record("actions", decision_id, body.actor, "actions", body.resource, False, [], engine,

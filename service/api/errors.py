@@ -13,6 +13,8 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from service.store.file_identity import StoreUnavailable
+
 log = logging.getLogger("authz.api")
 
 
@@ -69,7 +71,16 @@ def register_error_handlers(app: Flask) -> None:
                                            f"the request body exceeds {app.config['MAX_CONTENT_LENGTH']} bytes"))
         if status == 400:
             return error_response(ApiError(400, "malformed_request", "the request could not be parsed"))
-        return error_response(ApiError(status, code, exc.description or exc.name))
+        response = error_response(ApiError(status, code, exc.description or exc.name))
+        allowed_methods = getattr(exc, "valid_methods", None)
+        if status == 405 and allowed_methods:  # RFC 9110: a 405 names the methods the resource takes
+            response[0].headers["Allow"] = ", ".join(sorted(allowed_methods))
+        return response
+
+    @app.errorhandler(StoreUnavailable)
+    def _store_unavailable(exc: StoreUnavailable):
+        log.error("store unavailable (answered 503, nothing written): %s", exc)
+        return error_response(ApiError(503, "store_unavailable", str(exc)))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

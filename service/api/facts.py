@@ -9,25 +9,26 @@ organization can be neither removed nor demoted (409).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable, Literal
+from typing import Any, Callable, Literal
 
 import peewee as pw
 from flask import Blueprint, current_app
-from pydantic import StringConstraints
 
 from service.authz import parse_ref
 from service.store import bump_revision, current_revision, database, is_postgres
 from service.store import models as m
+from service.workflows.records import emit_event
 
 from .auth import WRITE
 from .errors import ApiError
+from .fact_checks import PRODUCT_CATEGORIES, check_delete, check_fact, integrity_conflict
 from .registry import route
 from .schemas import Answer, Email, OrgRef, ProductRef, Request, Text, UserRef
 
 bp = Blueprint("facts", __name__, url_prefix="/v1")
 
 Role = Literal["legal_representative", "administrator", "collaborator", "external"]
-Category = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Category = Literal[PRODUCT_CATEGORIES]
 MAX_DB_ID = 2**63 - 1
 LEGAL_REPRESENTATIVE = "legal_representative"
 
@@ -201,9 +202,8 @@ def _write(fn: Callable[[], Any]) -> tuple[Any, int]:
         with database.atomic():
             result = fn()
             revision = bump_revision()
-    except pw.IntegrityError:
-        raise ApiError(409, "conflict", "this would duplicate an existing fact or orphan one that depends on it") \
-            from None
+    except pw.IntegrityError as exc:
+        raise integrity_conflict(exc) from None
     return result, revision
 
 
@@ -243,6 +243,7 @@ def _before_create(kind: Kind, values: dict[str, Any]) -> None:
     acting_user = values.pop("acting_user", None)
     if kind.model is m.Membership:
         _authorize_membership_change(acting_user, values["organization"], values["role"])
+    check_fact(kind.model, kind.name, values)
 
 
 def _before_update(kind: Kind, row: Any, values: dict[str, Any]) -> None:
@@ -251,14 +252,23 @@ def _before_update(kind: Kind, row: Any, values: dict[str, Any]) -> None:
         _authorize_membership_change(acting_user, row.organization_id, values.get("role", row.role))
         if "role" in values and values["role"] != LEGAL_REPRESENTATIVE:
             _guard_last_legal_representative(row)
+    check_fact(kind.model, kind.name, values, row_id=row.id)
 
 
 def _before_delete(kind: Kind, row: Any) -> None:
+    check_delete(kind.model, row)
     if kind.model is m.Membership:
         _guard_last_legal_representative(row)
     elif kind.model is m.User:
         for membership in m.Membership.select().where(m.Membership.user == row.id):
             _guard_last_legal_representative(membership)
+
+
+def _emitted(kind: Kind, change: str, row: Any, actor: str | None) -> Any:
+    """Emit the fact's outbox event (e.g. `membership.created`, its state as payload); return row."""
+    state = kind.to_answer(row)
+    emit_event(f"{kind.name}.{change}", state["id"], actor, state)
+    return row
 
 
 def register(kind: Kind) -> None:
@@ -267,8 +277,9 @@ def register(kind: Kind) -> None:
 
     def create(body: Request):
         values = _resolve(kind, body.model_dump(exclude_none=True))
+        acting_user = values.get("acting_user")
         _before_create(kind, values)
-        row, revision = _write(lambda: kind.model.create(**values))
+        row, revision = _write(lambda: _emitted(kind, "created", kind.model.create(**values), acting_user))
         return kind.answer(**kind.to_answer(row), revision=revision), 201
 
     def read(**path: int):
@@ -281,11 +292,12 @@ def register(kind: Kind) -> None:
 
         def apply() -> Any:
             row = _get(kind.model, row_id, kind.name)
+            acting_user = values.get("acting_user")
             _before_update(kind, row, values)
             for column, value in values.items():
                 setattr(row, column, value)
             row.save()
-            return row
+            return _emitted(kind, "updated", row, acting_user)
 
         row, revision = _write(apply)
         return kind.answer(**kind.to_answer(row), revision=revision)
@@ -296,6 +308,7 @@ def register(kind: Kind) -> None:
         def apply() -> None:
             row = _get(kind.model, row_id, kind.name)
             _before_delete(kind, row)
+            _emitted(kind, "deleted", row, None)
             row.delete_instance()
 
         _, revision = _write(apply)

@@ -1,9 +1,12 @@
 """Operational endpoints: liveness, readiness, Prometheus metrics and the loaded policy."""
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response, current_app
 
 from service.store import database, schema_is_current
+from service.store.db import store_file_replaced
 
 from .auth import CHECK, PUBLIC
 from .metrics import exposition
@@ -11,6 +14,7 @@ from .registry import route
 from .schemas import Answer
 
 bp = Blueprint("ops", __name__)
+log = logging.getLogger("authz.api")
 
 
 class Health(Answer):
@@ -29,7 +33,8 @@ class PolicyInfo(Answer):
     files: list[str]
 
 
-@route(bp, "/healthz", "GET", scope=PUBLIC, summary="Liveness: the process answers", response=Health)
+@route(bp, "/healthz", "GET", scope=PUBLIC, summary="Liveness: the process answers (never touches the store)",
+       response=Health)
 def healthz():
     return Health(status="ok")
 
@@ -41,10 +46,11 @@ def readyz():
               "store_reachable": False, "schema_current": False}
     try:
         database.execute_sql("SELECT 1")
-        checks["store_reachable"] = True
-        checks["schema_current"] = schema_is_current()
+        # a SQLite file deleted or replaced under the open connection is not the store any more
+        checks["store_reachable"] = not store_file_replaced()
+        checks["schema_current"] = checks["store_reachable"] and schema_is_current()
     except Exception:
-        pass
+        log.warning("readiness: the store is not reachable", exc_info=True)
     ready = all(checks.values())
     return Readiness(ready=ready, **checks), (200 if ready else 503)
 

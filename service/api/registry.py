@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
+from . import strict_input
 from .auth import PUBLIC, SCOPES, authenticate
 from .errors import ApiError
 from .schemas import ErrorAnswer
@@ -46,6 +47,21 @@ class Operation:
     content_type: str = "application/json"
     description: str = ""
     responses: tuple[tuple[int, type[BaseModel]], ...] = ()   # non-error statuses answered with another model
+    query: tuple[QueryParam, ...] = ()                        # query parameters, for the OpenAPI spec
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    """A query parameter as the OpenAPI spec lists it (the handler reads and checks it)."""
+
+    name: str
+    description: str
+    schema: tuple[tuple[str, Any], ...]   # JSON Schema items, e.g. (("type", "integer"), ("minimum", 1))
+    required: bool = False
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, "in": "query", "required": self.required, "description": self.description,
+                "schema": dict(self.schema)}
 
 
 def validation_error(exc: ValidationError) -> ApiError:
@@ -64,7 +80,7 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     """The request body validated by `model`: 413 if too large, 400 if malformed, 422 if invalid."""
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH, chunked or not
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = strict_input.loads(raw.decode("utf-8"))
         if b"\\u" in raw:  # only a \u escape can smuggle in a lone surrogate ("\ud800"), which
             json.dumps(data, ensure_ascii=False).encode("utf-8")  # decodes but cannot be stored or echoed
     except (ValueError, RecursionError, UnicodeError):
@@ -99,7 +115,7 @@ def route(bp: Blueprint, rule: str, method: str = "POST", *, scope: str, summary
           body: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
           status: int = 200, decision: bool = False, errors: tuple[int, ...] = (),
           content_type: str = "application/json", description: str = "",
-          responses: dict[int, type[BaseModel]] | None = None) -> Callable:
+          responses: dict[int, type[BaseModel]] | None = None, query: tuple[QueryParam, ...] = ()) -> Callable:
     """Declare a route. The handler receives `body=` (the validated model) when `body` is given,
     plus the URL's path arguments, and returns a model, a dict, a (value, status) pair or a Response."""
     if scope not in (*SCOPES, PUBLIC):
@@ -107,7 +123,7 @@ def route(bp: Blueprint, rule: str, method: str = "POST", *, scope: str, summary
     base = PUBLIC_ERRORS if scope == PUBLIC else COMMON_ERRORS
     op = Operation(method.upper(), scope, summary, body, response, status, decision,
                    tuple(sorted(set(base) | set(errors))), bp.name, content_type, description,
-                   tuple(sorted((responses or {}).items())))
+                   tuple(sorted((responses or {}).items())), tuple(query))
 
     def decorator(fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -181,6 +197,7 @@ def openapi_spec(app: Flask, *, title: str, version: str) -> dict[str, Any]:
         }
         if op.description:
             operation["description"] = op.description
+        params += [param.spec() for param in op.query]
         if params:
             operation["parameters"] = params
         if op.scope != PUBLIC:

@@ -10,15 +10,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 MAX_ID_LENGTH = 128
+# An id in its one canonical form: ASCII digits, no leading zero (`user:1`, never `user:0001`).
+CANONICAL_ID = r"(?:0|[1-9][0-9]{0,17})"
 
 # `type:id`, at most 128 characters; the pattern excludes control characters by construction.
-Ref = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH, pattern=r"^[a-z_]{1,32}:[0-9]{1,18}$"),
+Ref = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH, pattern=r"^[a-z_]{1,32}:" + CANONICAL_ID + "$"),
                 Field(examples=["user:1", "organization:4"])]
-UserRef = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH, pattern=r"^user:[0-9]{1,18}$"),
+UserRef = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH, pattern=r"^user:" + CANONICAL_ID + "$"),
                     Field(examples=["user:1"])]
-OrgRef = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH, pattern=r"^organization:[0-9]{1,18}$"),
+OrgRef = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH, pattern=r"^organization:" + CANONICAL_ID + "$"),
                    Field(examples=["organization:1"])]
-ProductRef = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH, pattern=r"^product:[0-9]{1,18}$"),
+ProductRef = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH, pattern=r"^product:" + CANONICAL_ID + "$"),
                        Field(examples=["product:1"])]
 # An action name: lower-case words joined by underscores (unknown actions are denied, not rejected).
 Action = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z_]{1,64}$"),

@@ -13,15 +13,19 @@ from flask import Blueprint, Response, current_app, request
 from pydantic import Field, model_serializer
 
 from service import workflows as wf
+from service.authz import RefError, parse_ref
+from service.workflows.records import DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE
 
 from .auth import WRITE
 from .errors import ApiError
-from .registry import route
-from .schemas import Answer, OrgRef, ProductRef, Request, UserRef
+from .registry import QueryParam, route
+from .schemas import CANONICAL_ID, Answer, OrgRef, ProductRef, Request, UserRef
+from .strict_input import query_integer
 
 bp = Blueprint("workflows", __name__, url_prefix="/v1")
 
 MAX_ACCESS_PRODUCTS = 500
+MAX_CURSOR = 2**63 - 1
 
 
 # -- shapes ---------------------------------------------------------------------------------------
@@ -166,11 +170,21 @@ def _dump(model: AccessDescription | None) -> dict[str, Any] | None:
     return model.model_dump(mode="json", exclude_none=True) if model is not None else None
 
 
+ACTING_USER_QUERY = QueryParam("acting_user", "the user making the request (user:N)",
+                               (("type", "string"), ("pattern", f"^user:{CANONICAL_ID}$")), required=True)
+AFTER_QUERY = QueryParam("after", "a `next` cursor from an earlier answer (default: from the start)",
+                         (("type", "string"), ("pattern", f"^{CANONICAL_ID}$")))
+LIMIT_QUERY = QueryParam("limit", f"how many events at most (default {DEFAULT_EVENTS_PAGE})",
+                         (("type", "integer"), ("minimum", 1), ("maximum", MAX_EVENTS_PAGE)))
+
+
 def _acting_user_arg() -> str:
     value = request.args.get("acting_user")
-    if not value:
-        raise ApiError(400, "malformed_field", "acting_user is required (?acting_user=user:N)", field="acting_user")
-    return value
+    try:
+        return str(parse_ref(value, expected="user"))
+    except RefError as exc:
+        raise ApiError(400, "malformed_field", f"acting_user is required as ?acting_user=user:N ({exc})",
+                       field="acting_user") from None
 
 
 # -- invitations ----------------------------------------------------------------------------------
@@ -212,7 +226,7 @@ def cancel_invitation(body: ActingUserRequest, invitation_id: int):
 
 @route(bp, "/partnerships/<int:partnership_id>", "GET", scope=WRITE, response=ReviewAnswer,
        summary="Review a partnership: granted access and payment mode beside the request (R10)",
-       description="Query parameter `acting_user=user:N` (required).", errors=(404,))
+       description="Query parameter `acting_user=user:N` (required).", errors=(404,), query=(ACTING_USER_QUERY,))
 def review_partnership(partnership_id: int):
     return _run(wf.review_partnership, _acting_user_arg(), f"partnership:{partnership_id}")
 
@@ -239,14 +253,14 @@ def end_partnership(body: ActingUserRequest, partnership_id: int):
 @route(bp, "/partnerships/<int:partnership_id>/history", "GET", scope=WRITE, response=HistoryAnswer,
        summary="Who changed the partnership (and its invitation), when, state before and after",
        description="Query parameter `acting_user=user:N` (required; needs `review` on the partnership).",
-       errors=(404,))
+       errors=(404,), query=(ACTING_USER_QUERY,))
 def partnership_history(partnership_id: int):
     return _run(wf.partnership_history, _acting_user_arg(), f"partnership:{partnership_id}")
 
 
 @route(bp, "/organizations/<int:organization_id>/customers.csv", "GET", scope=WRITE, content_type="text/csv",
        summary="Export the partner's managed customers as CSV (R17)",
-       description="Query parameter `acting_user=user:N` (required).", errors=(404,))
+       description="Query parameter `acting_user=user:N` (required).", errors=(404,), query=(ACTING_USER_QUERY,))
 def export_customers(organization_id: int):
     text = _run(wf.export_customers, _acting_user_arg(), f"organization:{organization_id}")
     return Response(text, content_type="text/csv; charset=utf-8",
@@ -257,12 +271,14 @@ def export_customers(organization_id: int):
 
 @route(bp, "/events", "GET", scope=WRITE, response=EventsAnswer,
        summary="Workflow events after a cursor, oldest first (the outbox a mailer delivers)",
-       description="Query parameters `after` (a `next` cursor; default: from the start) and `limit` (1-500).")
+       description=f"Query parameters `after` (a `next` cursor; default: from the start) and `limit` "
+                   f"(1-{MAX_EVENTS_PAGE}). Fact writes and workflow steps both emit events. An `after` "
+                   "past the last event is refused (400): such a cursor would skip the events written next.",
+       query=(AFTER_QUERY, LIMIT_QUERY))
 def list_events():
-    raw_limit = request.args.get("limit", "100")
-    if not raw_limit.isdigit():
-        raise ApiError(400, "malformed_field", "limit must be a whole number from 1 to 500", field="limit")
+    limit = query_integer(request.args, "limit", DEFAULT_EVENTS_PAGE, low=1, high=MAX_EVENTS_PAGE)
+    after = query_integer(request.args, "after", 0, low=0, high=MAX_CURSOR) if request.args.get("after") else 0
     try:
-        return wf.events_after(request.args.get("after"), int(raw_limit))
+        return wf.events_after(after, limit)
     except wf.WorkflowError as exc:
         raise ApiError(exc.status, exc.code, exc.message, field=exc.field) from None

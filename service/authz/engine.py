@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from oso import Oso, Variable
 
@@ -79,6 +79,10 @@ def build_oso(files: list[Path]) -> Oso:
     if printed.getvalue().strip():
         raise PolicyError("policy loaded with warnings:\n" + printed.getvalue().strip())
     return oso
+
+
+# why a check of a batch that ran out of time is denied
+deadline_reasons = ({"rule": "R20", "denied": "request deadline exceeded: not decided, denied"},)
 
 
 def _deny(reason: str, **details: Any) -> list[dict[str, Any]]:
@@ -197,14 +201,17 @@ class Engine:
         except Exception:
             return self._failed(actor, action, resource, revision)
 
-    def decide_many(self, checks: list[tuple[str, str, str]]) -> list[Decision]:
-        """Decide every (actor, action, resource) of a batch on one snapshot of the store."""
+    def decide_many(self, checks: list[tuple[str, str, str]],
+                    past_deadline: Callable[[], bool] = lambda: False) -> list[Decision]:
+        """Decide every (actor, action, resource) of a batch on one snapshot of the store;
+        once past_deadline() is true, the rest are denied undecided with `deadline_reasons`."""
         revision = -1
         try:
             with read_snapshot():
                 stamp = revision_stamp()
                 revision = stamp[1]
-                return [self._decide_at(stamp, *check, False) for check in checks]
+                return [Decision(False, list(deadline_reasons), self.policy_version, revision)
+                        if past_deadline() else self._decide_at(stamp, *check, False) for check in checks]
         except Exception:
             return [self._failed(*check, revision) for check in checks]
 

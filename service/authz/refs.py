@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 
 MAX_REF_LENGTH = 128
-_REF = re.compile(r"^([a-z_]+):([0-9]{1,18})$")
+_REF = re.compile(r"^([a-z_]+):(0|[1-9][0-9]{0,17})$")  # canonical ids only: no `user:0001`
 
 RESOURCE_TYPES = ("user", "organization", "product", "invitation", "partnership", "invoice")
 

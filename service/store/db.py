@@ -10,6 +10,8 @@ from urllib.parse import urlparse, unquote
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
+from .file_identity import IdentifiedConnection, StoreUnavailable, file_identity, file_replaced, replaced_message
+
 # Bound by open_database(); models refer to it through a DatabaseProxy so nothing
 # touches a database at import time.
 database = peewee.DatabaseProxy()
@@ -41,6 +43,21 @@ class ImmediateSqliteDatabase(peewee.SqliteDatabase):
         kwargs.setdefault("lock_type", "IMMEDIATE")
         return super().atomic(*args, **kwargs)
 
+    def _connect(self):  # type: ignore[override]
+        conn = super()._connect()
+        conn.opened_file = file_identity(self.database)
+        return conn
+
+    def begin(self, lock_type=None):  # type: ignore[override]
+        # never write into a file that is no longer the store (see file_identity.py)
+        if self.file_replaced():
+            raise StoreUnavailable(replaced_message(self.database))
+        return super().begin(lock_type)
+
+    def file_replaced(self) -> bool:
+        """Whether this connection's file is no longer the one at the configured path."""
+        return file_replaced(self.connection(), self.database)
+
 
 class PooledImmediateSqliteDatabase(PooledSqliteDatabase, ImmediateSqliteDatabase):
     """The server's SQLite: connections are reused across requests instead of reopened
@@ -50,6 +67,13 @@ class PooledImmediateSqliteDatabase(PooledSqliteDatabase, ImmediateSqliteDatabas
 # A pooled connection idle for longer than this is closed rather than reused.
 POOL_STALE_SECONDS = 300
 POOL_MAX_CONNECTIONS = 32
+PG_CONNECT_TIMEOUT_SECONDS = 5
+DEFAULT_STATEMENT_TIMEOUT_MS = 5_000
+
+
+def statement_timeout_ms() -> int:
+    """The server's PostgreSQL statement_timeout: AUTHZ_STATEMENT_TIMEOUT_MS, default 5 s (below the deadline)."""
+    return int(os.environ.get("AUTHZ_STATEMENT_TIMEOUT_MS") or DEFAULT_STATEMENT_TIMEOUT_MS)
 
 
 def make_database(url: str, *, pooled: bool = False) -> peewee.Database:
@@ -62,7 +86,8 @@ def make_database(url: str, *, pooled: bool = False) -> peewee.Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         cls = PooledImmediateSqliteDatabase if pooled else ImmediateSqliteDatabase
         # lock_type here too: atomic() through the DatabaseProxy bypasses the override above
-        return cls(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, lock_type="IMMEDIATE", **pool)
+        return cls(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, lock_type="IMMEDIATE",
+                   factory=IdentifiedConnection, **pool)
     if parsed.scheme in ("postgres", "postgresql"):
         cls = PooledPostgresqlDatabase if pooled else peewee.PostgresqlDatabase
         return cls(
@@ -71,6 +96,10 @@ def make_database(url: str, *, pooled: bool = False) -> peewee.Database:
             password=unquote(parsed.password) if parsed.password else None,
             host=parsed.hostname,
             port=parsed.port,
+            connect_timeout=PG_CONNECT_TIMEOUT_SECONDS,
+            # the server's statements: one running away (a lock wait, a huge scan) ends before the
+            # request's deadline; the CLI's (migrations, large loads) may take as long as they need
+            **({"options": f"-c statement_timeout={statement_timeout_ms()}"} if pooled else {}),
             **pool,
         )
     raise ValueError(f"unsupported DATABASE_URL scheme {parsed.scheme!r} (use sqlite:/// or postgresql://)")
@@ -120,3 +149,9 @@ def read_snapshot() -> Iterator[None]:
 
 def is_postgres() -> bool:
     return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+def store_file_replaced() -> bool:
+    """Whether the bound store is a SQLite file deleted or replaced under its open connection."""
+    db = database.obj
+    return isinstance(db, ImmediateSqliteDatabase) and db.file_replaced()

@@ -11,6 +11,7 @@ import datetime as dt
 import peewee as pw
 
 from .db import database
+from .ids import NeverReusedAutoField
 
 ROLES = ("legal_representative", "administrator", "collaborator", "external")
 ACCESS_LEVELS = ("full", "limited")
@@ -31,6 +32,8 @@ def _one_of(column: str, values: tuple[str, ...]) -> pw.SQL:
 
 
 class BaseModel(pw.Model):
+    id = NeverReusedAutoField()  # ids are never handed out twice (ids.py)
+
     class Meta:
         database = database
         legacy_table_names = False

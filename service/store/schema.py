@@ -1,12 +1,14 @@
 """Creating the schema idempotently and the store revision counter."""
 from __future__ import annotations
 
+import contextlib
 import uuid
-from typing import Callable
+from typing import Callable, Iterator
 
 import peewee as pw
 
-from .db import database
+from .db import database, is_postgres
+from .ids import rebuild_without_id_reuse
 from .models import MODELS, SchemaVersion, StoreRevision
 from .scope_migration import widen_api_key_scopes
 
@@ -26,19 +28,43 @@ def _allow_review_keys() -> None:
 
 
 # version -> the step that brings a store of version - 1 to it
-# (3, 4, 5 are reserved for other changes merged beside this one)
+# (3 and 4 are reserved for other changes merged beside these)
 MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None, 4: lambda: None,
-                                             5: lambda: None, 6: _allow_review_keys}
+                                             5: rebuild_without_id_reuse, 6: _allow_review_keys}
+
+
+@contextlib.contextmanager
+def _sqlite_foreign_keys_off() -> Iterator[None]:
+    """SQLite rebuilds tables with foreign-key enforcement off (dropping a parent would cascade);
+    the pragma works only outside a transaction. PostgreSQL: nothing to do."""
+    if is_postgres():
+        yield
+        return
+    database.execute_sql("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        database.execute_sql("PRAGMA foreign_keys = ON")
+
+
+def _check_foreign_keys() -> None:
+    """Refuse to commit a migration that left a row pointing nowhere (SQLite)."""
+    if is_postgres():
+        return
+    broken = database.execute_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise pw.IntegrityError(f"migration left {len(broken)} dangling foreign keys, e.g. {broken[0]}")
 
 
 def init_schema() -> None:
     """Create what is missing and migrate an older store to SCHEMA_VERSION; safe to run again."""
-    with database.atomic():
+    with _sqlite_foreign_keys_off(), database.atomic():
         existing = _stored_version()
         database.create_tables(MODELS, safe=True)
         if existing is not None:
             for version in range(existing + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version]()
+            _check_foreign_keys()
         StoreRevision.insert(id=1, value=0, epoch=uuid.uuid4().hex).on_conflict_ignore().execute()
         SchemaVersion.insert(id=1, version=SCHEMA_VERSION).on_conflict(
             conflict_target=[SchemaVersion.id], update={SchemaVersion.version: SCHEMA_VERSION}

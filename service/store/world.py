@@ -9,15 +9,16 @@ Everything is written in one transaction with bulk inserts.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-import peewee as pw
 import yaml
 
 from . import models as m
 from .db import database, is_postgres
+from .ids import next_free_id
 from .schema import bump_revision
 
 DEFAULT_INVITATION_DAYS = 14
@@ -50,8 +51,7 @@ class _Loader:
     def table(self, model: type[m.BaseModel]) -> _Table:
         name = model._meta.table_name
         if name not in self.tables:
-            max_id = model.select(pw.fn.MAX(model.id)).scalar() or 0
-            self.tables[name] = _Table(model, max_id + 1)
+            self.tables[name] = _Table(model, next_free_id(model))  # never an id used before
         return self.tables[name]
 
     def name(self, kind: str, key: Any, new_id: int) -> None:
@@ -74,7 +74,7 @@ class _Loader:
             if table.rows:
                 _bulk_insert(table.model, table.rows)
         if is_postgres():
-            for table in self.tables.values():
+            for table in (t for t in self.tables.values() if t.rows):  # a sequence never goes back
                 name = table.model._meta.table_name
                 database.execute_sql(
                     f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
@@ -238,15 +238,31 @@ def _load_invitations(loader: _Loader, world: dict) -> None:
         loader.name("invitation", inv.get("key"), new_id)
 
 
-def load_world(world: dict[str, Any]) -> dict[str, str]:
-    """Write a world in one transaction; return its key -> "type:id" map."""
+# a world with at least this many entries reports its progress (when a progress callback is given)
+PROGRESS_MIN_ENTRIES = 5_000
+SECTIONS = ("organizations", "users", "memberships", "products", "product_authorizations", "assignments",
+            "invoices", "partnerships", "invitations")
+
+
+def load_world(world: dict[str, Any], progress: Callable[[str], None] | None = None) -> dict[str, str]:
+    """Write a world in one transaction; return its key -> "type:id" map.
+    progress, if given, receives one line per step of a large world."""
     loader = _Loader()
+    entries = sum(len(world.get(section) or []) for section in SECTIONS)
+    report = progress if progress is not None and entries >= PROGRESS_MIN_ENTRIES else (lambda _line: None)
+    started = time.monotonic()
     with database.atomic():
-        for step in (_load_organizations, _load_users, _load_memberships, _load_products,
-                     _load_links, _load_partnerships, _load_invitations):
+        steps = (_load_organizations, _load_users, _load_memberships, _load_products,
+                 _load_links, _load_partnerships, _load_invitations)
+        for number, step in enumerate(steps, 1):
             step(loader, world)
+            report(f"load: {number}/{len(steps) + 1} {step.__name__[len('_load_'):]} read "
+                   f"({time.monotonic() - started:.1f} s)")
+        rows = sum(len(table.rows) for table in loader.tables.values())
+        report(f"load: {len(steps) + 1}/{len(steps) + 1} writing {rows:,} rows")
         loader.flush()
         bump_revision()
+    report(f"load: done, {entries:,} entries in {time.monotonic() - started:.1f} s")
     return loader.refs
 
 
@@ -255,6 +271,10 @@ def read_world_file(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(fh) or {}
     if not isinstance(data, dict):
         raise WorldError(f"{path}: a world is a mapping of entity lists")
+    for section, entries in data.items():
+        if section in SECTIONS and entries is not None and (
+                not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries)):
+            raise WorldError(f"{path}: `{section}` must be a list of mappings (e.g. - {{key: ..., ...}})")
     return data
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import peewee as pw
+
 from service.store import bump_revision
 from service.store import models as m
 
@@ -16,6 +18,7 @@ from .access import granted_access, requested_access
 from .errors import Malformed
 
 MAX_EVENTS_PAGE = 500
+DEFAULT_EVENTS_PAGE = 100
 
 
 def invitation_state(inv: m.Invitation) -> dict[str, Any]:
@@ -60,13 +63,18 @@ def iso(value: Any) -> str | None:
 def record(kind: str, subject: str, actor: str | None, *, before: dict | None, after: dict | None,
            payload: dict[str, Any]) -> int:
     """Write one event and one history entry and bump the store revision (call inside the transaction)."""
-    event = m.Event.create(kind=kind, subject=subject, actor=actor,
-                           payload=json.dumps(payload, sort_keys=True, default=str))
+    event_id = emit_event(kind, subject, actor, payload)
     m.HistoryEntry.create(subject=subject, change=kind, actor=actor,
                           before=json.dumps(before, sort_keys=True) if before is not None else None,
                           after=json.dumps(after, sort_keys=True) if after is not None else None)
     bump_revision()
-    return event.id
+    return event_id
+
+
+def emit_event(kind: str, subject: str, actor: str | None, payload: dict[str, Any]) -> int:
+    """Write one outbox event (call inside the write's transaction): workflow steps and fact writes."""
+    return m.Event.create(kind=kind, subject=subject, actor=actor,
+                          payload=json.dumps(payload, sort_keys=True, default=str)).id
 
 
 def history_entry(subject: str, change: str, actor: str | None, *, before: dict | None,
@@ -90,9 +98,12 @@ def events_after(cursor: str | int | None = None, limit: int = 100) -> dict[str,
         raise Malformed("after must be a cursor returned as `next` by an earlier call", "after") from None
     if after < 0:
         raise Malformed("after must be a cursor returned as `next` by an earlier call", "after")
-    if not isinstance(limit, int) or limit < 1:
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_EVENTS_PAGE:  # never capped silently
         raise Malformed(f"limit must be a whole number from 1 to {MAX_EVENTS_PAGE}", "limit")
-    limit = min(limit, MAX_EVENTS_PAGE)
+    last = m.Event.select(pw.fn.MAX(m.Event.id)).scalar() or 0
+    if after > last:  # a cursor no answer gave out (another store, a restore): it would skip what comes next
+        raise Malformed(f"after must be a cursor returned as `next` by an earlier call; the last event is {last}",
+                        "after")
     rows = list(m.Event.select().where(m.Event.id > after).order_by(m.Event.id).limit(limit))
     return {"events": [_event_dict(e) for e in rows],
             "next": str(rows[-1].id) if rows else str(after)}
