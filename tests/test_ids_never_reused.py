@@ -39,7 +39,8 @@ def _old_store(tmp_path: Path) -> Path:
 
 
 def _counts() -> dict[str, int]:
-    return {model._meta.table_name: model.select().count() for model in m.MODELS}
+    """Rows per table of the old store (tables that later versions add are not in it yet)."""
+    return {model._meta.table_name: model.select().count() for model in m.MODELS if model.table_exists()}
 
 
 def test_migration_keeps_every_row_and_foreign_key(tmp_path: Path) -> None:
@@ -49,7 +50,8 @@ def test_migration_keeps_every_row_and_foreign_key(tmp_path: Path) -> None:
     assert before["users"] > 0 and before["partnership"] > 0
     init_schema()
     assert m.SchemaVersion.get_by_id(1).version == SCHEMA_VERSION
-    assert _counts() == before
+    after = _counts()
+    assert {table: after[table] for table in before} == before
     assert database.execute_sql("PRAGMA foreign_key_check").fetchall() == []
     tables = dict(database.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
     assert "AUTOINCREMENT" in tables["users"] and "REFERENCES" in tables["membership"]

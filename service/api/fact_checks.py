@@ -17,7 +17,7 @@ from service.store import models as m
 
 from .errors import ApiError
 
-# The kinds of product an organization can own (DOMAIN.md: hosting, domains, mail, cloud drive).
+# The kinds of product an organization can own (docs/rules.md: hosting, domains, mail, cloud drive).
 PRODUCT_CATEGORIES = ("hosting", "domain", "mail", "cloud_drive")
 
 
