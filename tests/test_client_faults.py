@@ -295,16 +295,31 @@ def page(ids: Any, cursor: Any = None) -> dict[str, Any]:
 @pytest.mark.parametrize("payload", [
     page(["organization:1", 2]), page(["product:1"]), page("organization:1"), page(["organization:x"]),
     page([], 5), page(["organization:1"], "²"), {"ids": ["organization:1"]}, {**page([]), "revision": "3"},
-], ids=["int-id", "other-type", "not-a-list", "bad-id", "int-cursor", "unicode-cursor", "bare", "revision"])
+    {k: v for k, v in page([]).items() if k != "next_cursor"},
+], ids=["int-id", "other-type", "not-a-list", "bad-id", "int-cursor", "unicode-cursor", "bare", "revision",
+        "no-cursor"])
 def test_a_malformed_list_raises(fake, payload: Any) -> None:
     with client_for(fake(answering(200, payload))) as client, pytest.raises(AuthzProtocolError):
         client.list("user:1", "access_account", "organization")
 
 
-def test_a_list_whose_cursor_does_not_advance_raises(fake) -> None:
-    with client_for(fake(answering(200, page(["organization:1"], "1")))) as client:
-        with pytest.raises(AuthzProtocolError, match="did not advance"):
-            client.list("user:1", "access_account", "organization")
+@pytest.mark.parametrize("cursors", [["1", "1"], ["5", "3"]], ids=["repeated", "backwards"])
+def test_a_list_whose_cursor_does_not_advance_raises(fake, cursors: list[str]) -> None:
+    def pages(handler: Handler, body: dict) -> None:
+        cursor = cursors[len(handler.server.requests) - 1]
+        handler.send(200, page([f"organization:{cursor}"], cursor))
+    with client_for(fake(pages)) as client, pytest.raises(AuthzProtocolError, match="did not advance"):
+        client.list("user:1", "access_account", "organization")
+
+
+def test_a_list_of_several_pages_is_joined(fake) -> None:
+    def pages(handler: Handler, body: dict) -> None:
+        after = int(body.get("cursor", 0))
+        handler.send(200, page([f"organization:{after + 1}"], str(after + 1) if after < 2 else None))
+    server = fake(pages)
+    with client_for(server) as client:
+        assert client.list("user:1", "access_account", "organization") == [f"organization:{i}" for i in (1, 2, 3)]
+    assert [body.get("cursor") for _, body in server.requests] == [None, "1", "2"]
 
 
 def test_list_subjects_actions_raise_on_errors(fake) -> None:

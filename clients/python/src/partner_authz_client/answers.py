@@ -69,7 +69,9 @@ def page(answer: Any, resource_type: str) -> tuple[list[str], Optional[str]]:
     wrong = [i for i in ids if not _is_ref(i, resource_type)]
     if wrong:
         raise AuthzProtocolError(f"ids not of type {resource_type}: {wrong[:3]}")
-    cursor = obj.get("next_cursor", ...)
+    if "next_cursor" not in obj:
+        raise AuthzProtocolError("next_cursor is missing")
+    cursor = obj["next_cursor"]
     if cursor is not None and not (isinstance(cursor, str) and cursor.isascii() and cursor.isdigit()):
         raise AuthzProtocolError(f"next_cursor is {cursor!r}")
     return ids, cursor

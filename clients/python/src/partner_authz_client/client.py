@@ -103,7 +103,7 @@ class AuthzClient:
             found.extend(ids)
             if cursor is None:
                 return found
-            if cursor == body.get("cursor"):
+            if int(cursor) <= int(body.get("cursor", -1)):  # pages come in ascending id order
                 raise AuthzProtocolError(f"the list cursor did not advance ({cursor})")
             body["cursor"] = cursor
         raise AuthzProtocolError(f"more than {MAX_LIST_PAGES} pages")

@@ -12,6 +12,7 @@ import json
 import random
 import threading
 import time
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,7 +42,8 @@ class Transport:
                          "Accept": "application/json", "User-Agent": USER_AGENT}
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self._local = threading.local()  # http.client connections are not thread-safe: one per thread
-        self._all: list[http.client.HTTPConnection] = []
+        # weak: a finished thread's connection goes with its thread-local slot instead of piling up here
+        self._all: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
         self._all_lock = threading.Lock()
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +72,7 @@ class Transport:
     def close(self) -> None:
         """Close every connection this transport opened, in any thread."""
         with self._all_lock:
-            connections, self._all = self._all, []
+            connections, self._all = list(self._all), weakref.WeakSet()
         for conn in connections:
             conn.close()
 
@@ -110,7 +112,7 @@ class Transport:
         conn = cls(self._host, self._port, timeout=self.timeout)
         self._local.conn = conn
         with self._all_lock:
-            self._all.append(conn)
+            self._all.add(conn)
         return conn, False
 
     def _drop(self) -> None:
@@ -119,8 +121,7 @@ class Transport:
         if conn is not None:
             conn.close()
             with self._all_lock:
-                if conn in self._all:
-                    self._all.remove(conn)
+                self._all.discard(conn)
 
 
 def _limit(conn: http.client.HTTPConnection, deadline: float) -> None:
