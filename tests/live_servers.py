@@ -21,17 +21,23 @@ ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 60
 
 
+_handed_out: set[int] = set()  # a port is given once per test run: a server may not have bound it yet
+
+
 def free_port() -> int:
     low, _, high = os.environ.get("AUTHZ_TEST_PORTS", "").partition("-")
-    candidates = range(int(low), int(high) + 1) if low and high else [0]
+    candidates = range(int(low), int(high) + 1) if low and high else [0] * 100
     for port in candidates:
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return sock.getsockname()[1]
-    raise RuntimeError(f"no free port in AUTHZ_TEST_PORTS={os.environ['AUTHZ_TEST_PORTS']}")
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port" + (f" in AUTHZ_TEST_PORTS={low}-{high}" if low else ""))
 
 
 def start(store_url: str, port: int, threads: int = 4) -> subprocess.Popen:
