@@ -347,7 +347,9 @@ def test_malformed_subjects_raise(fake, payload: Any) -> None:
 
 
 @pytest.mark.parametrize("payload", [{**ALLOW, "actions": "access_account"}, {**ALLOW, "actions": [1]},
-                                     {**ALLOW, "allowed": "yes", "actions": ["access_account"]}])
+                                     {**ALLOW, "allowed": "yes", "actions": ["access_account"]},
+                                     {**DENY, "actions": ["access_account"]}, {**ALLOW, "actions": []}],
+                         ids=["not-a-list", "int", "allowed-yes", "deny-with-actions", "allow-without"])
 def test_malformed_actions_raise(fake, payload: Any) -> None:
     with client_for(fake(answering(200, payload))) as client, pytest.raises(AuthzError):
         client.actions("user:1", "organization:3")

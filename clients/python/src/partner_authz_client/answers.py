@@ -56,8 +56,11 @@ def decisions(answer: Any, expected: int) -> list[Decision]:
 
 def actions(answer: Any) -> list[str]:
     obj = _object(answer, "actions")
-    decision(obj)  # the same envelope as a check: allowed, reasons, decision_id, revision
-    return [_str_item(a, "actions[]") for a in _list(obj, "actions")]
+    envelope = decision(obj)  # the same envelope as a check: allowed, reasons, decision_id, revision
+    allowed = [_str_item(a, "actions[]") for a in _list(obj, "actions")]
+    if envelope.allowed != bool(allowed):  # `allowed` says whether any action is allowed
+        raise AuthzProtocolError(f"allowed is {envelope.allowed} with actions {allowed[:3]}")
+    return allowed
 
 
 def page(answer: Any, resource_type: str) -> tuple[list[str], Optional[str]]:
