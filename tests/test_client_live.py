@@ -137,6 +137,19 @@ def test_reads_carry_the_revision_of_a_noted_write(live: Live, client: AuthzClie
         client.note_revision({"partnership": "partnership:1"})
 
 
+def test_workflow_steps_answer_the_revision_to_read_them_by(live: Live) -> None:
+    d = live.demo
+    with AuthzClient(live.url, live.check_key, timeout=10) as client:
+        before = client.check(d["paula"], "access_account", d["cafe"])
+        assert before.allowed
+        ended = http(live.url, "POST", f"/v1/partnerships/{d['pixelhaus_cafe'].split(':')[1]}/end",
+                     live.write_key, {"acting_user": d["carl"]})[1]
+        assert ended["status"] == "ended" and ended["revision"] > before.revision
+        client.note_revision(ended)
+        after = client.check(d["paula"], "access_account", d["cafe"])   # R19, read at that revision or later
+        assert after.allowed is False and after.error is None and after.revision >= ended["revision"]
+
+
 def test_one_client_shared_by_threads(live: Live, client: AuthzClient) -> None:
     d = live.demo
     questions = [(d["carla"], "access_account", d["baeckerei"], True),

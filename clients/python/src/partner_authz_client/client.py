@@ -10,9 +10,9 @@ not exactly `true`, a batch of the wrong length: each is a Decision with allowed
 `error` saying why (also logged). `list`, `subjects` and `actions` raise an AuthzError
 instead, since an empty list would be indistinguishable from a real answer.
 
-Read-your-writes: `note_revision()` takes the revision a write answered (fact writes carry
-`revision`); every later read sends the highest revision noted as `min_revision`, so the
-service answers from a store at least that new (or 409, which is a deny).
+Read-your-writes: `note_revision()` takes the revision a write answered (fact writes and
+workflow steps carry `revision`); every later read sends the highest revision noted as
+`min_revision`, so the service answers from a store at least that new (or 409, a deny).
 """
 from __future__ import annotations
 
