@@ -12,8 +12,8 @@ from typing import Any, Callable, Literal
 from flask import Blueprint, Response, current_app, request
 from pydantic import Field, model_serializer
 
+from service.store import current_revision
 from service import workflows as wf
-from service.store.schema import current_revision
 
 from .auth import WRITE
 from .errors import ApiError
