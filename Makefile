@@ -9,11 +9,12 @@ WORKERS ?= 2
 
 .PHONY: run test install init-db bench bench-quick bench-demo clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "partner-authz needs Python 3.11 or 3.12 (oso 0.27.3 has no wheels for %d.%d)" % v)'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e ./clients/python  # the client package, for its tests
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -8,8 +8,6 @@
 """
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import subprocess
 import sys
@@ -21,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from live_servers import free_port, request, stop, wait_ready as _wait_ready
 from service import workflows as wf
 from service.api.auth import create_key
 from service.authz import get_engine
@@ -29,7 +28,7 @@ from service.store import models as m
 
 ROUNDS = 20
 THREADS = 8
-PORTS = (8201, 8202)
+PORTS = (free_port(), free_port())  # not fixed: test runs side by side must not answer each other
 ROOT = Path(__file__).resolve().parents[1]
 FULL = {"access": "full", "payment_mode": "customer"}
 
@@ -93,30 +92,7 @@ def test_concurrent_accepts_in_threads_make_exactly_one_partnership(demo: dict[s
 # -- two server processes -------------------------------------------------------------------------
 
 def _request(port: int, method: str, path: str, key: str, body: dict | None = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        payload = json.dumps(body) if body is not None else None
-        conn.request(method, path, body=payload,
-                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-        resp = conn.getresponse()
-        raw = resp.read()
-        return resp.status, json.loads(raw) if raw else None
-    finally:
-        conn.close()
-
-
-def _wait_ready(port: int, proc: subprocess.Popen, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server on port {port} did not start")
+    return request(f"http://127.0.0.1:{port}", method, path, key, body)
 
 
 @pytest.fixture
@@ -138,14 +114,7 @@ def servers(store_url: str, demo: dict[str, str]) -> Iterator[dict[str, Any]]:
         database.connect(reuse_if_open=True)
         yield {"write": write_key, "check": check_key, "demo": demo}
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(procs)
 
 
 def test_concurrent_accepts_across_two_server_processes(servers: dict[str, Any]) -> None:

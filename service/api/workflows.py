@@ -12,6 +12,7 @@ from typing import Any, Callable, Literal
 from flask import Blueprint, Response, current_app, request
 from pydantic import Field, model_serializer
 
+from service.store import current_revision
 from service import workflows as wf
 from service.authz import RefError, parse_ref
 from service.workflows.records import DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE
@@ -86,6 +87,10 @@ class AccessAnswer(Answer):
         return data
 
 
+# a workflow step answers the revision it left the store at, as fact writes do (read-your-writes)
+STEP_REVISION = Field(description="the store revision after this step: pass it as min_revision to read your write")
+
+
 class InvitationAnswer(Answer):
     id: str
     status: str
@@ -99,6 +104,7 @@ class InvitationAnswer(Answer):
     answered_by: str | None
     answered_at: str | None
     partnership: str | None
+    revision: int = STEP_REVISION
 
 
 class AcceptAnswer(Answer):
@@ -107,6 +113,7 @@ class AcceptAnswer(Answer):
     status: str
     requested: AccessAnswer
     granted: AccessAnswer
+    revision: int = STEP_REVISION
 
 
 class PartnershipAnswer(Answer):
@@ -118,6 +125,10 @@ class PartnershipAnswer(Answer):
     updated_at: str | None
     ended_at: str | None
     ended_by: str | None
+
+
+class PartnershipChangeAnswer(PartnershipAnswer):
+    revision: int = STEP_REVISION
 
 
 class ReviewAnswer(PartnershipAnswer):
@@ -166,6 +177,11 @@ def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise ApiError(exc.status, exc.code, exc.message, field=exc.field, extra=exc.extra) from None
 
 
+def _step(fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
+    """A workflow step that writes: its answer plus the store revision it committed (or later)."""
+    return {**_run(fn, *args), "revision": current_revision()}
+
+
 def _dump(model: AccessDescription | None) -> dict[str, Any] | None:
     return model.model_dump(mode="json", exclude_none=True) if model is not None else None
 
@@ -193,33 +209,33 @@ def _acting_user_arg() -> str:
        summary="Send an invitation: a partner adds a customer (R4) or a customer invites a partner (R5)",
        errors=(404, 409))
 def create_invitation(body: InvitationRequest):
-    return _run(wf.create_invitation, body.acting_user, body.partner, body.customer, _dump(body.requested))
+    return _step(wf.create_invitation, body.acting_user, body.partner, body.customer, _dump(body.requested))
 
 
 @route(bp, "/invitations/<int:invitation_id>/accept", "POST", scope=WRITE, body=AcceptRequest,
        response=AcceptAnswer, summary="Accept an invitation, optionally granting different access (R7, R8)",
        errors=(404, 409))
 def accept_invitation(body: AcceptRequest, invitation_id: int):
-    return _run(wf.accept_invitation, body.acting_user, f"invitation:{invitation_id}", _dump(body.granted))
+    return _step(wf.accept_invitation, body.acting_user, f"invitation:{invitation_id}", _dump(body.granted))
 
 
 @route(bp, "/invitations/<int:invitation_id>/refuse", "POST", scope=WRITE, body=ActingUserRequest,
        response=InvitationAnswer, summary="Refuse an invitation (R7)", errors=(404, 409))
 def refuse_invitation(body: ActingUserRequest, invitation_id: int):
-    return _run(wf.refuse_invitation, body.acting_user, f"invitation:{invitation_id}")
+    return _step(wf.refuse_invitation, body.acting_user, f"invitation:{invitation_id}")
 
 
 @route(bp, "/invitations/<int:invitation_id>/resend", "POST", scope=WRITE, body=ActingUserRequest,
        response=InvitationAnswer, summary="Resend a pending invitation; renews its lifetime (R9)",
        errors=(404, 409))
 def resend_invitation(body: ActingUserRequest, invitation_id: int):
-    return _run(wf.resend_invitation, body.acting_user, f"invitation:{invitation_id}")
+    return _step(wf.resend_invitation, body.acting_user, f"invitation:{invitation_id}")
 
 
 @route(bp, "/invitations/<int:invitation_id>/cancel", "POST", scope=WRITE, body=ActingUserRequest,
        response=InvitationAnswer, summary="Cancel a pending invitation (R9)", errors=(404, 409))
 def cancel_invitation(body: ActingUserRequest, invitation_id: int):
-    return _run(wf.cancel_invitation, body.acting_user, f"invitation:{invitation_id}")
+    return _step(wf.cancel_invitation, body.acting_user, f"invitation:{invitation_id}")
 
 
 # -- partnerships ---------------------------------------------------------------------------------
@@ -232,22 +248,22 @@ def review_partnership(partnership_id: int):
 
 
 @route(bp, "/partnerships/<int:partnership_id>/access", "PUT", scope=WRITE, body=ChangeAccessRequest,
-       response=PartnershipAnswer, summary="Change the granted access (R18); effective on the next decision",
+       response=PartnershipChangeAnswer, summary="Change the granted access (R18); effective on the next decision",
        errors=(404, 409))
 def change_access(body: ChangeAccessRequest, partnership_id: int):
-    return _run(wf.change_access, body.acting_user, f"partnership:{partnership_id}", _dump(body.granted))
+    return _step(wf.change_access, body.acting_user, f"partnership:{partnership_id}", _dump(body.granted))
 
 
 @route(bp, "/partnerships/<int:partnership_id>/payment-mode", "PUT", scope=WRITE, body=PaymentModeRequest,
-       response=PartnershipAnswer, summary="Change who pays under full access (R16, R18)", errors=(404, 409))
+       response=PartnershipChangeAnswer, summary="Change who pays under full access (R16, R18)", errors=(404, 409))
 def change_payment_mode(body: PaymentModeRequest, partnership_id: int):
-    return _run(wf.change_payment_mode, body.acting_user, f"partnership:{partnership_id}", body.payment_mode)
+    return _step(wf.change_payment_mode, body.acting_user, f"partnership:{partnership_id}", body.payment_mode)
 
 
 @route(bp, "/partnerships/<int:partnership_id>/end", "POST", scope=WRITE, body=ActingUserRequest,
-       response=PartnershipAnswer, summary="End a partnership (R19); its history stays", errors=(404, 409))
+       response=PartnershipChangeAnswer, summary="End a partnership (R19); its history stays", errors=(404, 409))
 def end_partnership(body: ActingUserRequest, partnership_id: int):
-    return _run(wf.end_partnership, body.acting_user, f"partnership:{partnership_id}")
+    return _step(wf.end_partnership, body.acting_user, f"partnership:{partnership_id}")
 
 
 @route(bp, "/partnerships/<int:partnership_id>/history", "GET", scope=WRITE, response=HistoryAnswer,
