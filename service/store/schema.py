@@ -10,7 +10,7 @@ from .db import database
 from .models import MODELS, SchemaVersion, StoreRevision
 
 # Bump when a model changes, and add the step that brings an older store up to it.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _add_store_epoch() -> None:
@@ -20,7 +20,8 @@ def _add_store_epoch() -> None:
 
 
 # version -> the step that brings a store of version - 1 to it
-MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch}
+# v3 (issue 10) adds the policy_version table only: create_tables(MODELS, safe=True) makes it.
+MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None}
 
 
 def init_schema() -> None:
