@@ -65,6 +65,12 @@ def policy_at(revision: int) -> StoredPolicy | None:
     return _stored(row) if row else None
 
 
+def stored_files(version: str) -> dict[str, str] | None:
+    """The files of a recorded version, or None if it was never activated here."""
+    row = PolicyVersion.select(PolicyVersion.files).where(PolicyVersion.version == version).first()
+    return json.loads(row.files) if row else None
+
+
 def history() -> list[StoredPolicy]:
     """Every activation, newest first."""
     return [_stored(row) for row in PolicyVersion.select().order_by(PolicyVersion.id.desc())]
