@@ -59,15 +59,19 @@ class StoreFacts:
         return found
 
 
-def _org(org_id: int, is_partner: dict[int, bool], terms: list[dict[str, Any]] | None = None) -> Organization:
-    return Organization(org_id, is_partner[org_id], terms or [])
+def _account(org_id: int, is_partner: dict[int, bool], active: dict[int, list[Partnership]],
+             rights: dict[int, tuple[bool, bool]] | None = None) -> tuple[Organization, frozenset[int]]:
+    """An organization with its active partnerships as the policy sees them (with the rights granted on
+    one product, if any), and the organizations those facts carry: its own and its partners'."""
+    partnerships = active.get(org_id, [])
+    terms = [p.as_term(*(rights or {}).get(p.id, (False, False))) for p in partnerships]
+    return (Organization(org_id, is_partner[org_id], terms),
+            frozenset({org_id} | {p.partner_id for p in partnerships}))
 
 
 def _organizations(is_partner: dict[int, bool], active: dict[int, list[Partnership]]) -> Iterator[Subject]:
     for org_id in sorted(is_partner):
-        partnerships = active.get(org_id, [])
-        facts = _org(org_id, is_partner, [p.as_term(False, False) for p in partnerships])
-        orgs = frozenset({org_id} | {p.partner_id for p in partnerships})
+        facts, orgs = _account(org_id, is_partner, active)
         yield Subject(f"organization:{org_id}", facts, orgs, customer_id=org_id)
 
 
@@ -78,17 +82,15 @@ def _products(is_partner: dict[int, bool], active: dict[int, list[Partnership]])
             m.PartnershipProduct.technical, m.PartnershipProduct.statistical).tuples():
         granted[product_id][partnership_id] = (bool(technical), bool(statistical))
     for product_id, org_id in m.Product.select(m.Product.id, m.Product.organization).order_by(m.Product.id).tuples():
-        partnerships = active.get(org_id, [])
-        rights = granted.get(product_id, {})
-        terms = [p.as_term(*rights.get(p.id, (False, False))) for p in partnerships]
-        orgs = frozenset({org_id} | {p.partner_id for p in partnerships})
-        yield Subject(f"product:{product_id}", Product(product_id, _org(org_id, is_partner, terms)), orgs,
+        owner, orgs = _account(org_id, is_partner, active, granted.get(product_id, {}))
+        yield Subject(f"product:{product_id}", Product(product_id, owner), orgs,
                       customer_id=org_id, product_id=product_id)
 
 
-def _invoices(is_partner: dict[int, bool]) -> Iterator[Subject]:
+def _invoices(is_partner: dict[int, bool], active: dict[int, list[Partnership]]) -> Iterator[Subject]:
     for invoice_id, org_id in m.Invoice.select(m.Invoice.id, m.Invoice.organization).order_by(m.Invoice.id).tuples():
-        yield Subject(f"invoice:{invoice_id}", Invoice(invoice_id, _org(org_id, is_partner)), frozenset({org_id}))
+        payer, orgs = _account(org_id, is_partner, active)
+        yield Subject(f"invoice:{invoice_id}", Invoice(invoice_id, payer), orgs, customer_id=org_id)
 
 
 def _invitations() -> Iterator[Subject]:
@@ -131,7 +133,7 @@ def load_store_facts() -> StoreFacts:
     for p in partnerships:
         if p.active:
             active[p.customer_id].append(p)
-    for subjects in (_organizations(is_partner, active), _products(is_partner, active), _invoices(is_partner),
+    for subjects in (_organizations(is_partner, active), _products(is_partner, active), _invoices(is_partner, active),
                      _invitations(), _partnerships(partnerships)):
         store.subjects.extend(subjects)
     return store

@@ -260,6 +260,23 @@ def _check_attributes(file: str, rule: Rule, anywhere: frozenset[str]) -> list[P
     return problems
 
 
+def _variables(tokens: list[Token]) -> set[str]:
+    """The identifiers used as terms: not attribute names (`x.name`) nor dictionary keys (`{name: ...}`)."""
+    found = set()
+    stack: list[str] = []
+    for index, token in enumerate(tokens):
+        if token.kind == "op" and token.text in _OPEN:
+            stack.append(token.text)
+        elif token.kind == "op" and token.text in _CLOSE and stack:
+            stack.pop()
+        elif token.kind == "ident":
+            after_dot = index > 0 and tokens[index - 1].text == "."
+            is_key = bool(stack) and stack[-1] == "{" and index + 1 < len(tokens) and tokens[index + 1].text == ":"
+            if not (after_dot or is_key):
+                found.add(token.text)
+    return found
+
+
 def _check_grant(file: str, rule: Rule) -> list[Problem]:
     if len(rule.params) != 4:
         return [Problem(file, rule.line, "grant takes (user, action, resource, why)")]
@@ -274,8 +291,7 @@ def _check_grant(file: str, rule: Rule) -> list[Problem]:
             problems.append(Problem(file, action[0].line, f"action {name!r} is not in the vocabulary"
                                                           + (f" of {resource_class}" if resource_class else "")))
     user_var = user[0].text if user[0].kind == "ident" else ""
-    conditioned = bool(user_var) and not user_var.startswith("_") and any(
-        t.kind == "ident" and t.text == user_var for t in rule.body)
+    conditioned = bool(user_var) and not user_var.startswith("_") and user_var in _variables(rule.body)
     if not conditioned and not any(DELIBERATE.search(line) for line in rule.comments):
         problems.append(Problem(file, rule.line, "grant puts no condition on its user (it would allow every "
                                                  "user); say `deliberate` in the comment above if it is meant"))
