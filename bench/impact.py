@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,11 @@ R13_NEW = '''reaches_as(_user: User, p, "collaborator", reach) if
 '''
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-impact-") as tmp:
         db_path, candidate = Path(tmp) / "authz.db", Path(tmp) / "candidate"
@@ -40,11 +46,11 @@ def main() -> None:
         main_polar.write_text(main_polar.read_text(encoding="utf-8").replace(R13_OLD, R13_NEW), encoding="utf-8")
         authz = str(Path(sys.executable).parent / "authz")
         for output in ("json", "text"):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _children_cpu()
             done = subprocess.run([authz, "impact", "--policies", str(candidate), "--format", output],
                                   capture_output=True, text=True, env={**os.environ, "DATABASE_URL": f"sqlite:///{db_path}"})
-            wall = time.perf_counter() - started
-            print(f"authz impact --format {output}: exit {done.returncode}, {wall:.1f} s wall, "
+            wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
+            print(f"authz impact --format {output}: exit {done.returncode}, {wall:.1f} s wall ({cpu:.1f} s CPU), "
                   f"{len(done.stdout.encode()):,} bytes of output, {len(done.stdout.splitlines()):,} lines")
             if output == "json" and done.stdout.startswith("{"):
                 answer = json.loads(done.stdout)

@@ -57,7 +57,7 @@ def impact(policies: Path, output: str, replay_log: Path | None, max_changes: in
         answer: dict[str, Any] = result.as_dict()
         if flips is not None:
             answer["replay"] = flips
-        click.echo(json.dumps(answer, sort_keys=True, indent=1))
+        click.echo(json.dumps(answer, sort_keys=True))
     else:
         for line in text_lines(result) + _replay_lines(flips):
             click.echo(line)

@@ -174,6 +174,8 @@ class Engine:
 
     def reasons(self, user: Any, action: str, subject: Any, explain: bool = False) -> list[dict[str, Any]]:
         """The policy's reasons on facts already loaded ([] = deny); for whole-store analyses (impact.py)."""
+        if self.patterns is not None:
+            return self.patterns.evaluate(user, action, subject, explain, self._reasons)
         return self._reasons(user, action, subject, explain)
 
     # -- the public interface -------------------------------------------------
