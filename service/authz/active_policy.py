@@ -126,6 +126,9 @@ class ActiveEngine:
         except PolicyError as exc:
             return None, _refused("active policy cannot be loaded", version, stamp[1],
                                   detail=str(exc).splitlines()[0]), stamp
+        except Exception:  # reading the version's files failed: deny, never raise out of a worker
+            log.exception("cannot build policy version %s (denied)", version)
+            return None, _refused("internal error while deciding", version, stamp[1]), stamp
         self.last = engine
         return engine, None, stamp
 
