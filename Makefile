@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test install init-db bench bench-quick bench-demo clean
+.PHONY: run test install init-db bench bench-quick bench-demo bench-impact clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "partner-authz needs Python 3.11 or 3.12 (oso 0.27.3 has no wheels for %d.%d)" % v)'
@@ -25,6 +25,7 @@ init-db: $(STAMP)
 
 run: init-db
 	$(BIN)/authz keys dev
+	$(BIN)/authz policy activate --if-changed policies
 	$(BIN)/authz serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
 
 test: $(STAMP)
@@ -40,6 +41,9 @@ bench-quick: $(STAMP)
 
 bench-demo: $(STAMP)
 	$(BIN)/python -m bench.demo
+
+bench-impact: $(STAMP)
+	$(BIN)/python -m bench.impact
 
 clean:
 	rm -rf $(VENV) data/authz.db data/authz.db-*

@@ -142,7 +142,16 @@ def load_into(path: Path, world: BenchWorld) -> tuple[dict[str, str], float]:
     init_schema()
     started = time.perf_counter()
     refs = load_world(world.data)
-    return refs, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    activate_repository_policy()
+    return refs, seconds
+
+
+def activate_repository_policy() -> None:
+    """The served engine decides with the store's active version: policies/, as `make run` does."""
+    from service.authz.engine import POLICY_DIR
+    from service.authz.policy_candidates import activate, read_candidate
+    activate(read_candidate(POLICY_DIR), "bench", if_changed=True)
 
 
 def create_key(db_path: Path) -> tuple[str | None, str | None]:

@@ -111,15 +111,21 @@ def validate(policies: Path | None) -> None:
 
 @main.command("test")
 @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
-def test_tables(path: Path | None) -> None:
+@click.option("--policies", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Run the tables against this policy folder (default: policies/).")
+def test_tables(path: Path | None, policies: Path | None) -> None:
     """Run the policy decision tables in PATH (default tests/policy/) on a temporary SQLite store; exit 1 on any failure."""
-    from service.authz import get_engine
+    from service.authz.engine import POLICY_DIR, Engine, PolicyError
     from service.authz.tables import DEFAULT_TABLE_DIR, TableError, load_tables, report, run_in_temporary_sqlite
     try:
         tables = load_tables(path or DEFAULT_TABLE_DIR)
+        engine = Engine(policies or POLICY_DIR, cache_size=0)
     except (TableError, WorldError) as exc:
         raise click.ClickException(str(exc)) from exc
-    results = run_in_temporary_sqlite(tables, get_engine())
+    except PolicyError as exc:
+        click.echo(f"policy invalid: {exc}", err=True)
+        sys.exit(2)
+    results = run_in_temporary_sqlite(tables, engine)
     whole_suite = path is None or path.is_dir()  # coverage gaps mean something only for a whole suite
     sys.exit(0 if report(results, tables, click.echo, coverage=whole_suite) else 1)
 
@@ -155,6 +161,8 @@ for _command in _workflow_commands: main.add_command(_command)  # partnership sh
 from service.cli_rules import fill_missing as _fill_missing, rules as _rules  # noqa: E402
 main.add_command(_rules)  # authz rules --check|--write (docs/rules.md)
 main.add_command(_fill_missing)  # authz fill-missing: the explained `missing` of deny rows lacking it
+from service.cli_policy import COMMANDS as _policy_commands  # noqa: E402
+for _command in _policy_commands: main.add_command(_command)  # impact, policy activate|show
 
 
 if __name__ == "__main__":

@@ -54,10 +54,19 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         database.close()
 
 
+def activate_repo_policy() -> None:
+    """Make the repository's policies/ the store's active version (as `make run` does)."""
+    from service.authz.engine import POLICY_DIR
+    from service.authz.policy_candidates import activate, read_candidate
+    activate(read_candidate(POLICY_DIR), "tests", if_changed=True)
+
+
 @pytest.fixture
 def demo(store_url: str) -> dict[str, str]:
-    """The demo world loaded into a fresh store: key -> "type:id"."""
-    return load_world(read_world_file(DEMO_WORLD))
+    """The demo world loaded into a fresh store whose active policy is policies/: key -> "type:id"."""
+    refs = load_world(read_world_file(DEMO_WORLD))
+    activate_repo_policy()
+    return refs
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from service.authz.engine import policy_files, policy_version_of
 from service.store import bump_revision, database
 
 from test_api_support import Api, api  # noqa: F401  (fixture)
@@ -106,7 +107,7 @@ def test_actions(api: Api, demo) -> None:
 
 
 def test_engine_failure_is_a_500_that_denies(api: Api, demo, monkeypatch) -> None:
-    engine = api.app.extensions["authz_engine"]
+    engine, _refused, _stamp = api.app.extensions["authz_engine"].current()  # the active version's engine
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("boom")
@@ -152,8 +153,8 @@ def test_decision_log_setting(tmp_path, monkeypatch, capsys) -> None:
 def test_ops_endpoints(api: Api, demo) -> None:
     assert api.client.get("/healthz").json == {"status": "ok"}
     ready = api.client.get("/readyz")
-    assert ready.status_code == 200 and ready.json == {"ready": True, "policy_loaded": True,
-                                                       "store_reachable": True, "schema_current": True}
+    assert ready.status_code == 200 and ready.json == {"ready": True, "policy_loaded": True, "store_reachable": True,
+                                                       "schema_current": True, "policy": policy_version_of(policy_files())}
     _check(api, demo["anna"], "add_customer", demo["webwerk"])
     _check(api, demo["dirk"], "add_customer", demo["webwerk"])
     api.client.post("/v1/check", json={})

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from conftest import activate_repo_policy
 from service.api import create_app
 from service.api.auth import create_key
 
@@ -39,6 +40,7 @@ class Api:
 def make_api(store_url: str, tmp_path: Path) -> Api:
     log_path = tmp_path / "decisions.log"
     app = create_app({"DATABASE_URL": store_url, "DECISION_LOG": str(log_path)})
+    activate_repo_policy()
     _, check_key = create_key("test-check", "check")
     _, write_key = create_key("test-write", "write")
     return Api(app, app.test_client(), check_key, write_key, log_path)

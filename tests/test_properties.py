@@ -372,7 +372,7 @@ def _mutant_engine(tmp_path: Path, file: str | None, old: str, new: str) -> Engi
 MUTANTS = {
     "anyone_accesses_any_account": (
         no_partner_side_access_without_active_partnership, False, "customers.polar", "",
-        '\n# MUTANT\ngrant(_user: User, "access_account", org: Organization, why) if why = {rule: "mutant", o: org.id};\n'),
+        '\n# MUTANT (deliberate: the strict checks refuse an unconditional grant otherwise)\ngrant(_user: User, "access_account", org: Organization, why) if why = {rule: "mutant", o: org.id};\n'),
     "technical_right_ignored": (
         requested_but_not_granted_never_allowed, True, "products.polar", "  p.granted.technical = true and\n", ""),
     "assignment_ignored": (

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from service import workflows as wf
+from conftest import activate_repo_policy
 from service.authz import decide
 from service.store.world import load_world
 
@@ -50,6 +51,7 @@ class PartnershipLifeCycle(RuleBasedStateMachine):
             "assignments": [{"partner": key("partner"), "user": key("pc"), "customer": key("customer")}],
         }
         loaded = load_world(world)
+        activate_repo_policy()  # the workflows decide with the store's active version
         self.refs = {name: loaded[key(name)] for name in ("partner", "customer", "pl", "pa", "pc", "cl", *PRODUCTS)}
         self.invitation: str | None = None
         self.partnership: str | None = None

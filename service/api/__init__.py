@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Flask
 
-from service.authz import Engine
+from service.authz.active_policy import start_engine
 from service.store import database, open_database
 
 from . import deadline, decisions, docs, facts, ops, workflows
@@ -43,8 +43,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # pooled: each request checks a connection out and returns it (never across a fork:
     # gunicorn workers build their own app, hence their own pool)
     open_database(app.config["DATABASE_URL"], pooled=True)
-    # one Oso per process: gunicorn imports service.wsgi in each worker (no preload)
-    app.extensions["authz_engine"] = Engine()
+    # one Oso per process and policy version: gunicorn imports service.wsgi in each worker (no preload);
+    # each decision uses the store's active version (service/authz/active_policy.py)
+    app.extensions["authz_engine"] = start_engine()
     from service.decision_log import DecisionLog
     app.extensions["decision_log"] = DecisionLog.from_setting(app.config["DECISION_LOG"])
     register_error_handlers(app)

@@ -5,6 +5,7 @@ import logging
 
 from flask import Blueprint, Response, current_app
 
+from service.authz.policy_store import history
 from service.store import database, schema_is_current
 from service.store.db import store_file_replaced
 
@@ -26,11 +27,22 @@ class Readiness(Answer):
     policy_loaded: bool
     store_reachable: bool
     schema_current: bool
+    policy: str  # the active version this worker decides with, or why it cannot
+
+
+class PolicyVersionInfo(Answer):
+    version: str
+    activated_at: str
+    activated_by: str
+    revision: int
+    files: dict[str, str]  # file name -> SHA-256 of its text
 
 
 class PolicyInfo(Answer):
-    version: str
+    version: str | None  # None: no policy was ever activated on this store (every decision denies)
     files: list[str]
+    active: PolicyVersionInfo | None
+    history: list[PolicyVersionInfo]  # every activation, newest first (the active one included)
 
 
 @route(bp, "/healthz", "GET", scope=PUBLIC, summary="Liveness: the process answers (never touches the store)",
@@ -42,17 +54,18 @@ def healthz():
 @route(bp, "/readyz", "GET", scope=PUBLIC, summary="Readiness: policy loaded, store reachable, schema current",
        response=Readiness, responses={503: Readiness})
 def readyz():
-    checks = {"policy_loaded": current_app.extensions.get("authz_engine") is not None,
-              "store_reachable": False, "schema_current": False}
+    checks = {"policy_loaded": False, "store_reachable": False, "schema_current": False}
+    policy = "store unreachable"
     try:
         database.execute_sql("SELECT 1")
         # a SQLite file deleted or replaced under the open connection is not the store any more
         checks["store_reachable"] = not store_file_replaced()
         checks["schema_current"] = checks["store_reachable"] and schema_is_current()
+        checks["policy_loaded"], policy = current_app.extensions["authz_engine"].readiness()
     except Exception:
         log.warning("readiness: the store is not reachable", exc_info=True)
     ready = all(checks.values())
-    return Readiness(ready=ready, **checks), (200 if ready else 503)
+    return Readiness(ready=ready, policy=policy, **checks), (200 if ready else 503)
 
 
 @route(bp, "/metrics", "GET", scope=PUBLIC, summary="Prometheus metrics of this worker process",
@@ -62,7 +75,10 @@ def metrics():
     return Response(payload, content_type=content_type)
 
 
-@route(bp, "/v1/policy", "GET", scope=CHECK, summary="The loaded policy: version and files", response=PolicyInfo)
+@route(bp, "/v1/policy", "GET", scope=CHECK, summary="The active policy version and the history of activations",
+       response=PolicyInfo)
 def policy():
-    engine = current_app.extensions["authz_engine"]
-    return PolicyInfo(version=engine.policy_version, files=[path.name for path in engine.files])
+    versions = [PolicyVersionInfo(**stored.summary()) for stored in history()]
+    active = versions[0] if versions else None
+    return PolicyInfo(version=active.version if active else None, files=sorted(active.files) if active else [],
+                      active=active, history=versions)

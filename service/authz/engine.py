@@ -23,6 +23,7 @@ from service.store.schema import revision_stamp
 
 from . import facts
 from .patterns import PatternMemo, policy_is_id_blind
+from .policy_checks import PolicyError, check_files, manifest_files
 from .refs import Ref, RefError, parse_ref
 from .shapes import common_shapes
 from .vocabulary import actions_for, is_known
@@ -32,10 +33,6 @@ log = logging.getLogger("authz.engine")
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 POLAR_TIMEOUT_MS = "1000"
-
-
-class PolicyError(RuntimeError):
-    """The policy files failed to load, or loaded with warnings."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +49,8 @@ class Decision:
 
 
 def policy_files(policy_dir: Path = POLICY_DIR) -> list[Path]:
-    return sorted(policy_dir.glob("*.polar"))
+    """The files the folder's manifest names; a stray .polar file is an error (policy_checks.py)."""
+    return manifest_files(policy_dir)
 
 
 def policy_version_of(files: list[Path]) -> str:
@@ -126,6 +124,7 @@ class Engine:
     def __init__(self, policy_dir: Path = POLICY_DIR, cache_size: int | None = None,
                  pattern_memo_size: int | None = None, shape_table: bool | None = None) -> None:
         self.files = policy_files(policy_dir)
+        check_files(self.files)  # strict checks on every load (policy_checks.py)
         self.oso = build_oso(self.files)
         self.policy_version = policy_version_of(self.files)
         if cache_size is None:
@@ -135,6 +134,7 @@ class Engine:
             pattern_memo_size = int(os.environ.get("AUTHZ_PATTERN_MEMO_SIZE", "20000"))
         # only a policy that compares ids for equality alone may be memoized on renamed facts
         id_blind = policy_is_id_blind([path.read_text(encoding="utf-8") for path in self.files])
+        self.id_blind = id_blind
         self.patterns = PatternMemo(pattern_memo_size) if pattern_memo_size > 0 and id_blind else None
         if shape_table is None:
             shape_table = os.environ.get("AUTHZ_SHAPE_TABLE", "0") == "1"
@@ -176,6 +176,12 @@ class Engine:
             if not explain:
                 break
         return reasons
+
+    def reasons(self, user: Any, action: str, subject: Any, explain: bool = False) -> list[dict[str, Any]]:
+        """The policy's reasons on facts already loaded ([] = deny); for whole-store analyses (impact.py)."""
+        if self.patterns is not None:
+            return self.patterns.evaluate(user, action, subject, explain, self._reasons)
+        return self._reasons(user, action, subject, explain)
 
     # -- the public interface -------------------------------------------------
 
@@ -284,14 +290,16 @@ class Engine:
 
 
 # The process's engine and the pid that built it: a forked child builds its own (one Oso per process).
-_process_engine: tuple[int, Engine] | None = None
+_process_engine: tuple[int, Any] | None = None
 
 
-def get_engine() -> Engine:
-    """The process's engine, built on first use (one Oso per process; not shared across forks)."""
+def get_engine() -> Any:
+    """The process's engine: decides with the store's active policy version (active_policy.py);
+    built on first use, one per process (not shared across forks)."""
     global _process_engine
     if _process_engine is None or _process_engine[0] != os.getpid():
-        _process_engine = (os.getpid(), Engine())
+        from .active_policy import ActiveEngine  # it builds on this module
+        _process_engine = (os.getpid(), ActiveEngine())
     return _process_engine[1]
 
 

@@ -181,12 +181,12 @@ def load_product(product_id: int) -> Product | None:
 
 
 def load_invoice(invoice_id: int) -> Invoice | None:
-    rows = _rows("SELECT i.id, o.id, o.is_partner FROM invoice i JOIN organization o "
-                 "ON o.id = i.organization_id WHERE i.id = ?", (invoice_id,))
-    if not rows:
-        return None
-    # Billing never flows through a partnership, so the paying organization's partnerships are not needed.
-    return Invoice(rows[0][0], Organization(rows[0][1], bool(rows[0][2])))
+    # The paying organization with its active partnerships: the policy says billing never flows through
+    # a partnership (R16), but a candidate policy may (docs/policy-changes.md), so the facts hold them.
+    sql = _ORGANIZATION_WITH_PARTNERSHIPS.format(
+        source="invoice x JOIN organization o ON o.id = x.organization_id", key="x.id")
+    org = _organization_from(_rows(sql, (0, invoice_id)))
+    return Invoice(invoice_id, org) if org else None
 
 
 def load_invitation(invitation_id: int, now: dt.datetime | None = None) -> Invitation | None:
@@ -225,6 +225,8 @@ def customer_and_product_of(resource: Any) -> tuple[int | None, int | None]:
         return resource.id, None
     if isinstance(resource, Product):
         return resource.organization.id, resource.id
+    if isinstance(resource, Invoice):
+        return resource.organization.id, None
     return None, None
 
 

@@ -85,7 +85,7 @@ Kind = Any  # None (no ids here), a kind name, or {dictionary key: kind name}
 _FIELD_KINDS: dict[type, tuple[tuple[str, Kind], ...]] = {}
 
 
-def _field_kinds(cls: type) -> tuple[tuple[str, Kind], ...]:
+def field_kinds(cls: type) -> tuple[tuple[str, Kind], ...]:
     kinds = _FIELD_KINDS.get(cls)
     if kinds is None:
         kinds = _FIELD_KINDS[cls] = tuple((f.name, f.metadata.get("ids")) for f in dataclasses.fields(cls))
@@ -118,7 +118,7 @@ def canonical(value: Any, names: Renaming, kind: Kind = None) -> Any:
         return frozenset(canonical(item, names, kind) for item in sorted(value))
     if dataclasses.is_dataclass(value):
         return vtype(**{name: canonical(getattr(value, name), names, field_kind)
-                        for name, field_kind in _field_kinds(vtype)})
+                        for name, field_kind in field_kinds(vtype)})
     raise TypeError(f"no canonical form for {vtype.__name__}")
 
 

@@ -96,12 +96,18 @@ class RowResult:
 
     @property
     def passed(self) -> bool:
-        return self.error is None and self.allowed == self.row.expect_allowed
+        return self.error is None and self.allowed == self.row.expect_allowed and self.citation is None
+
+    @property
+    def citation(self) -> str | None:
+        return citation_problem(self.row, self.allowed, self.reasons)
 
     def describe(self) -> str:
         row = self.row
         if self.error:
             return f"{row.id}: {self.error}"
+        if self.allowed == row.expect_allowed and self.citation:
+            return f"{row.id}: {self.citation}; note: {row.note}; reasons: {list(self.reasons)}"
         got = "allow" if self.allowed else "deny"
         return (f"{row.id}: expected {row.expect}, got {got} "
                 f"({row.actor} -> {self.actor}, {row.resource} -> {self.resource}); "
@@ -115,6 +121,15 @@ class RuleSummary:
     allow_rows: int
     deny_rows: int
     passed: int
+
+
+def citation_problem(row: Row, allowed: bool, reasons: Iterable[dict[str, Any]]) -> str | None:
+    """An allowed allow row must cite the rule of one of the decision's reasons: a row that cites
+    another rule pins nothing about the rule it names."""
+    if not (row.expect_allowed and allowed):
+        return None
+    rules = sorted({str(reason.get("rule")) for reason in reasons})
+    return None if row.rule in rules else f"cites {row.rule}, but the policy allowed it by {', '.join(rules)}"
 
 
 def _short(ref: str) -> str:
@@ -343,9 +358,14 @@ def report(results: list[RowResult], tables: list[Table], echo: Callable[[str], 
     for line in format_summary(summarize(results)):
         echo(line)
     gaps = coverage_gaps(tables) if coverage else []
-    if gaps:
-        echo("coverage (fewer than %d allow/deny rows): %s" % (MIN_ROWS_PER_OUTCOME, "; ".join(gaps)))
     files = len(tables)
     echo(f"{len(results) - len(failures)} of {len(results)} rows passed in {files} table file(s)"
          + (f"; {len(failures)} FAILED" if failures else ""))
-    return not failures
+    return not failures and coverage_ok(gaps, echo)
+
+
+def coverage_ok(gaps: list[str], echo: Callable[[str], None]) -> bool:
+    """A rule with fewer rows than required fails the run: its rows could all be deleted unnoticed."""
+    if gaps:
+        echo("FAIL coverage (fewer than %d allow/deny rows): %s" % (MIN_ROWS_PER_OUTCOME, "; ".join(gaps)))
+    return not gaps

@@ -28,7 +28,7 @@ def _allow_review_keys() -> None:
 
 
 # version -> the step that brings a store of version - 1 to it
-# (3 and 4 are reserved for other changes merged beside these)
+# v3 (the policy_version table) is made by create_tables(MODELS, safe=True); 4 is reserved
 MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None, 4: lambda: None,
                                              5: rebuild_without_id_reuse, 6: _allow_review_keys}
 

@@ -1,0 +1,188 @@
+"""Deciding with the store's active policy version, in every worker of every instance.
+
+The served engine reads no policy file: each decision reads the active version together with the
+store's revision stamp (one statement, policy_store.active_version_and_stamp) and asks the engine
+built for that version. An activation bumps the revision in its own transaction, so the very next
+decision of every worker sees the new version; an engine is built once per version and process
+(one Oso per process) and kept, with its own decision cache, pattern memo and shape table.
+
+A version that cannot be built (its text no longer loads with this code) denies every decision
+with a clear error and makes the worker report not ready; it never raises out of a worker.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from .engine import Decision, Engine
+from .policy_checks import MANIFEST, PolicyError, manifest_text
+from .policy_store import active_version_and_stamp, policy_at, stored_files
+
+log = logging.getLogger("authz.policy")
+
+ENGINES_KEPT = 8  # versions whose engine a process keeps built (the active one and recent ones)
+
+
+def build_engine(files: dict[str, str], **options: Any) -> Engine:
+    """An engine for a policy given as {file name: text}: written with its manifest to a temporary
+    folder and loaded from there (so oso's and the strict checks' messages name the real files)."""
+    with tempfile.TemporaryDirectory(prefix="authz-policy-") as tmp:
+        folder = Path(tmp)
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        (folder / MANIFEST).write_text(manifest_text(list(files)), encoding="utf-8")
+        return Engine(folder, **options)
+
+
+class _VersionCache:
+    """Per process: version -> its built engine, or the PolicyError it failed with."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.built: OrderedDict[str, Engine | PolicyError] = OrderedDict()
+        self.lock = threading.Lock()  # oso initialisation is not thread-safe (osohq/oso#1665)
+
+    def get(self, version: str) -> Engine:
+        with self.lock:
+            found = self.built.get(version)
+            if found is None:
+                found = self._build(version)
+                self.built[version] = found
+                while len(self.built) > ENGINES_KEPT:
+                    self.built.popitem(last=False)
+            self.built.move_to_end(version)
+        if isinstance(found, PolicyError):
+            raise found
+        return found
+
+    @staticmethod
+    def _build(version: str) -> Engine | PolicyError:
+        files = stored_files(version)
+        if files is None:
+            return PolicyError(f"policy version {version} is not in the store")
+        try:
+            engine = build_engine(files)
+        except PolicyError as exc:
+            log.error("policy version %s cannot be loaded: %s", version, exc)
+            return PolicyError(f"policy version {version} cannot be loaded: {exc}")
+        log.info("policy version %s loaded", version)
+        return engine
+
+
+_cache: _VersionCache | None = None
+
+
+def engine_for_version(version: str) -> Engine:
+    """The (cached) engine of a stored policy version; PolicyError if it cannot be built."""
+    global _cache
+    if _cache is None or _cache.pid != os.getpid():  # a forked child builds its own Oso
+        _cache = _VersionCache()
+    return _cache.get(version)
+
+
+def engine_at_revision(revision: int) -> Engine | None:
+    """The engine of the policy in force at store revision `revision` (None: no policy was active yet)."""
+    stored = policy_at(revision)
+    return engine_for_version(stored.version) if stored else None
+
+
+def _refused(reason: str, version: str, revision: int, **details: Any) -> Decision:
+    return Decision(False, [{"rule": "R20", "denied": reason, **details}], version, revision, error=True)
+
+
+class ActiveEngine:
+    """The served engine: Engine's interface, each decision taken with the store's active version."""
+
+    RETRIES = 3
+
+    def __init__(self) -> None:
+        self.last: Engine | None = None  # the engine of this process's latest decision
+
+    @property
+    def policy_version(self) -> str:
+        return self.last.policy_version if self.last else "none"
+
+    @property
+    def files(self) -> list[Path]:
+        return self.last.files if self.last else []
+
+    def current(self) -> tuple[Engine | None, Decision | None, tuple[str, int]]:
+        """The engine of the active version, or the denial to answer instead; and the stamp read with it."""
+        try:
+            version, stamp = active_version_and_stamp()
+        except Exception:
+            log.exception("cannot read the active policy version (denied)")
+            return None, _refused("internal error while deciding", "none", -1), ("", -1)
+        if version is None:
+            return None, _refused("no active policy", "none", stamp[1],
+                                  detail="activate one with `authz policy activate`"), stamp
+        try:
+            engine = engine_for_version(version)
+        except PolicyError as exc:
+            return None, _refused("active policy cannot be loaded", version, stamp[1],
+                                  detail=str(exc).splitlines()[0]), stamp
+        except Exception:  # reading the version's files failed: deny, never raise out of a worker
+            log.exception("cannot build policy version %s (denied)", version)
+            return None, _refused("internal error while deciding", version, stamp[1]), stamp
+        self.last = engine
+        return engine, None, stamp
+
+    def readiness(self) -> tuple[bool, str]:
+        """Whether this process can decide with the active version, and why not."""
+        engine, refused, _ = self.current()
+        if engine is None:
+            return False, f"{refused.reasons[0]['denied']}: {refused.reasons[0].get('detail', '')}".rstrip(": ")
+        return True, engine.policy_version
+
+    def _consistent(self, engine: Engine, stamp: tuple[str, int], revision: int) -> bool:
+        """True when `engine` is the version in force at the revision the decision's snapshot saw
+        (a write committed between reading the version and the snapshot may be an activation)."""
+        if revision <= stamp[1]:
+            return True
+        stored = policy_at(revision)
+        return stored is not None and stored.version == engine.policy_version
+
+    def decide(self, actor: str, action: str, resource: str, *, explain: bool = False) -> Decision:
+        for _ in range(self.RETRIES):
+            engine, refused, stamp = self.current()
+            if engine is None:
+                return refused  # type: ignore[return-value]
+            decision = engine.decide(actor, action, resource, explain=explain)
+            if decision.error or self._consistent(engine, stamp, decision.revision):
+                return decision
+        return _refused("policy changed while deciding", self.policy_version, stamp[1])
+
+    def decide_many(self, checks: list[tuple[str, str, str]]) -> list[Decision]:
+        for _ in range(self.RETRIES):
+            engine, refused, stamp = self.current()
+            if engine is None:
+                return [refused for _check in checks]  # type: ignore[misc]
+            decisions = engine.decide_many(checks)
+            revision = max((d.revision for d in decisions), default=-1)
+            if any(d.error for d in decisions) or self._consistent(engine, stamp, revision):
+                return decisions
+        return [_refused("policy changed while deciding", self.policy_version, stamp[1]) for _check in checks]
+
+    def allowed_actions(self, actor: str, resource: str) -> list[str]:
+        engine, _refused_decision, _stamp = self.current()
+        return engine.allowed_actions(actor, resource) if engine else []
+
+
+def start_engine() -> ActiveEngine:
+    """A worker's engine, with the active version built now so that first requests need not; a
+    version that cannot be built (or no store) leaves the worker up and not ready, never crashes it."""
+    from service.store import database
+    engine = ActiveEngine()
+    try:
+        with database.connection_context():
+            ready, why = engine.readiness()
+        if not ready:
+            log.error("worker not ready: %s", why)
+    except Exception:
+        log.exception("worker not ready: the active policy could not be read")
+    return engine

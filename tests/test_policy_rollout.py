@@ -1,0 +1,148 @@
+"""One active policy version, switched explicitly: `authz policy activate` and served gunicorn workers.
+
+Real gunicorn masters (two of them, as two instances on one store) with sync workers, real
+SQLite or PostgreSQL; the CLI is run as a reviewer runs it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.servers import gunicorn, worker_pids
+from policy_edits import candidate
+from service.api.auth import create_key
+from service.authz import policy_store
+from service.authz.engine import POLICY_DIR
+from service.authz.policy_candidates import read_candidate
+from service.cli import main as cli
+
+PORTS = (8241, 8242)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _call(port: int, key: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST" if body else "GET",
+                                     data=json.dumps(body).encode() if body else None,
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _check(port: int, key: str, demo: dict[str, str]) -> tuple[int, dict]:
+    return _call(port, key, "/v1/check", {"actor": demo["anna"], "action": "add_customer", "resource": demo["webwerk"]})
+
+
+def _activate(store_url: str, folder: Path) -> subprocess.CompletedProcess:
+    """`authz policy activate FOLDER` in its own process, as a reviewer runs it."""
+    return subprocess.run([str(Path(sys.executable).parent / "authz"), "policy", "activate", str(folder)],
+                          capture_output=True, text=True, env={**os.environ, "DATABASE_URL": store_url}, timeout=120)
+
+
+def _commented(tmp_path: Path) -> Path:
+    """policies/ with one comment more: a new version that passes every check and table."""
+    folder = tmp_path / "commented"
+    folder.mkdir()
+    for name, text in read_candidate(POLICY_DIR).items():
+        (folder / name).write_text(text + ("\n# reviewed again\n" if name == "main.polar" else ""))
+    (folder / "manifest").write_text((POLICY_DIR / "manifest").read_text())
+    return folder
+
+
+@pytest.fixture
+def served(demo, store_url: str, tmp_path: Path):
+    """Two gunicorn instances (2 workers each) on the demo store; yields (check key, masters)."""
+    _, key = create_key("rollout", "check")
+    env = {"DATABASE_URL": store_url, "AUTHZ_DECISION_LOG": "off", "AUTHZ_SHAPE_TABLE": "0"}
+    with ExitStack() as stack:
+        masters = [stack.enter_context(gunicorn("service.wsgi:app", port, tmp_path / f"g{port}.log", env))
+                   for port in PORTS]
+        yield key, masters
+
+
+def test_every_worker_of_both_instances_switches_when_activate_returns(served, demo, store_url: str,
+                                                                        tmp_path: Path) -> None:
+    key, _masters = served
+    before = policy_store.active_policy().version
+    assert {_check(port, key, demo)[1]["policy_version"] for port in PORTS for _ in range(6)} == {before}
+    done = _activate(store_url, _commented(tmp_path))
+    assert done.returncode == 0, done.stderr
+    after = policy_store.active_policy().version
+    assert after != before and after in done.stdout
+    # no answer under the old version once activate has returned, from any worker of either instance
+    answers = [_check(port, key, demo)[1] for port in PORTS for _ in range(40)]
+    assert {a["policy_version"] for a in answers} == {after} and all(a["allowed"] for a in answers)
+    status, policy = _call(PORTS[1], key, "/v1/policy")
+    assert status == 200 and policy["version"] == after
+    assert [v["version"] for v in policy["history"]] == [after, before]
+    assert policy["active"]["files"]["main.polar"] != policy["history"][1]["files"]["main.polar"]
+
+
+def test_a_broken_candidate_is_refused_while_the_service_keeps_answering(served, demo, store_url: str,
+                                                                          tmp_path: Path) -> None:
+    key, _masters = served
+    before = policy_store.active_policy()
+    broken = candidate(tmp_path / "broken", "r4_nobody")
+    (broken / "customers.polar").write_text((broken / "customers.polar").read_text() + "this is not polar (\n")
+    untested = candidate(tmp_path, "r4_nobody")  # loads, but the decision tables fail under it
+    for folder, message in ((broken, "refused"), (untested, "decision tables fail")):
+        done = _activate(store_url, folder)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert policy_store.history() == [before]  # changed nothing
+        status, answer = _check(PORTS[0], key, demo)
+        assert status == 200 and answer["allowed"] and answer["policy_version"] == before.version
+
+
+def test_a_worker_killed_while_a_broken_file_sits_on_disk_comes_back_serving(served, demo, tmp_path: Path) -> None:
+    key, masters = served
+    stray = POLICY_DIR / "zz_broken_by_test.polar"  # the served engine reads the store, never these files
+    stray.write_text("this is not polar (\n")
+    try:
+        for master in masters:
+            for worker in worker_pids(master):
+                os.kill(worker, signal.SIGKILL)
+        os.kill(masters[0], signal.SIGHUP)  # and a graceful reload of one instance
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(len(worker_pids(m)) < 2 for m in masters):
+            time.sleep(0.2)
+        time.sleep(1.0)
+        for port in PORTS:
+            status, answer = _check(port, key, demo)
+            assert status == 200 and answer["allowed"], answer
+            assert _call(port, key, "/readyz")[0] == 200
+    finally:
+        stray.unlink()
+
+
+def test_an_active_version_that_cannot_load_denies_clearly_and_keeps_the_master_up(served, demo, store_url: str,
+                                                                                   tmp_path: Path) -> None:
+    key, masters = served
+    good = policy_store.active_policy()
+    # a version recorded without the CLI's checks (as by a newer release whose facts this code lacks)
+    policy_store.record_activation({**good.files, "main.polar": good.files["main.polar"] + "x.no_such;\n"}, "test")
+    status, answer = _check(PORTS[0], key, demo)
+    assert status == 500 and answer["allowed"] is False
+    ready_status, ready = _call(PORTS[0], key, "/readyz")
+    assert ready_status == 503 and ready["policy_loaded"] is False and "cannot be loaded" in ready["policy"]
+    for worker in worker_pids(masters[0]):
+        os.kill(worker, signal.SIGKILL)  # respawned workers boot not ready; the master stays
+    time.sleep(3)
+    assert all(os.path.exists(f"/proc/{m}") for m in masters) and len(worker_pids(masters[0])) == 2
+    assert _call(PORTS[0], key, "/readyz")[0] == 503
+    result = CliRunner().invoke(cli, ["policy", "activate", str(POLICY_DIR)], env={"DATABASE_URL": store_url})
+    assert result.exit_code == 0, result.output
+    status, answer = _check(PORTS[0], key, demo)
+    assert status == 200 and answer["allowed"] and answer["policy_version"] == good.version
+    assert _call(PORTS[0], key, "/readyz")[0] == 200
