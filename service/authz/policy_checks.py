@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import facts
 from .vocabulary import ACTIONS
+from .whynot import EXPLAINED_CLASSES
 
 MANIFEST = "manifest"
 DELIBERATE = re.compile(r"\bdeliberate", re.IGNORECASE)
@@ -199,7 +200,7 @@ def parse_rules(text: str) -> list[Rule]:
 def exposed(cls: type) -> frozenset[str]:
     """The names a policy may read on an instance of cls."""
     names = {f.name for f in dataclasses.fields(cls)} | {n for n in dir(cls) if not n.startswith("_")}
-    return frozenset(names - USER_RAW_FIELDS if cls is facts.User else names)
+    return frozenset(names - USER_RAW_FIELDS if issubclass(cls, facts.User) else names)
 
 
 def _dictionary_keys(value: object) -> set[str]:
@@ -209,6 +210,9 @@ def _dictionary_keys(value: object) -> set[str]:
 
 
 CLASSES = {cls.__name__: cls for cls in facts.POLICY_CLASSES}
+# `why_not` clauses run only on an explained deny, over the same classes extended with the few
+# facts explanations read (whynot.py); grants never see these extra facts.
+EXPLAIN_CLASSES = {**CLASSES, **{cls.__name__.removeprefix("Explained"): cls for cls in EXPLAINED_CLASSES}}
 # the partnership dictionaries handed to the policy (facts.Partnership.as_term)
 TERM_KEYS = frozenset(_dictionary_keys(facts.Partnership(1, 2, 3, "active", "full", None).as_term()))
 
@@ -244,12 +248,13 @@ def _specializers(rule: Rule) -> dict[str, str]:
 
 def _check_attributes(file: str, rule: Rule, anywhere: frozenset[str]) -> list[Problem]:
     problems = []
+    classes = EXPLAIN_CLASSES if rule.name == "why_not" else CLASSES
     types = _specializers(rule)
     tokens = [t for param in rule.params for t in param] + rule.body
     for before, dot, name in zip(tokens, tokens[1:], tokens[2:]):
         if dot.text != "." or name.kind != "ident" or before.kind == "number":
             continue
-        cls = CLASSES.get(types.get(before.text, "")) if before.kind == "ident" else None
+        cls = classes.get(types.get(before.text, "")) if before.kind == "ident" else None
         if cls is not None and name.text not in exposed(cls):
             hint = " (read the user through its methods)" if name.text in USER_RAW_FIELDS else ""
             problems.append(Problem(file, name.line, f"{before.text}.{name.text}: {cls.__name__} has no "
@@ -301,12 +306,13 @@ def _check_grant(file: str, rule: Rule) -> list[Problem]:
 def check_texts(files: dict[str, str]) -> list[Problem]:
     """Every strict-check problem of a policy given as {file name: text}."""
     parsed = {name: parse_rules(text) for name, text in sorted(files.items())}
-    anywhere = frozenset(set().union(*(exposed(cls) for cls in CLASSES.values())) | TERM_KEYS
-                         | set().union(*(_literal_keys(rules) for rules in parsed.values())))
+    literal = frozenset(TERM_KEYS | set().union(*(_literal_keys(rules) for rules in parsed.values())))
+    anywhere = {rule_name: literal | set().union(*(exposed(cls) for cls in classes.values()))
+                for rule_name, classes in (("grant", CLASSES), ("why_not", EXPLAIN_CLASSES))}
     problems = []
     for name, rules in parsed.items():
         for rule in rules:
-            problems.extend(_check_attributes(name, rule, anywhere))
+            problems.extend(_check_attributes(name, rule, anywhere["why_not" if rule.name == "why_not" else "grant"]))
             if rule.name == "grant":
                 problems.extend(_check_grant(name, rule))
     return problems

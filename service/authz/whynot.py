@@ -96,6 +96,10 @@ class ExplainedOrganization(facts.Organization):
         return self.ended.get(partner_id, [])
 
 
+# the classes why_not clauses see in place of facts.User and facts.Organization (policy_checks reads this)
+EXPLAINED_CLASSES = (ExplainedUser, ExplainedOrganization)
+
+
 def _rows(sql: str, *params: Any) -> list[tuple]:
     return facts._rows(sql, params)
 
