@@ -9,15 +9,19 @@ share only the database: facts, keys, the store revision. Shown here:
   partnership (one 200, fifteen 409).
 
 The changes are data (CHANGES): each names the decisions before, the call that changes
-them and the decisions after. Policy activation (`authz policy activate`, issue 10) joins
-as one more entry once it exists: apply = run the command against the shared database,
-before/after = a decision the new policy version changes.
+them and the decisions after. A policy activation (`authz policy activate`, run against the
+shared database as an operator would) is shown apart: the very next decision of either
+instance answers under the new version.
 
 PostgreSQL only (two masters on one SQLite file is not a supported deployment); skipped
 when TEST_POSTGRES_URL is unset, like every PostgreSQL test.
 """
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,11 +30,12 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from conftest import DEMO_WORLD, POSTGRES_URL, fresh_store_url
+from conftest import DEMO_WORLD, POSTGRES_URL, activate_repo_policy, fresh_store_url
 from live_servers import instances
 from live_servers import request as http
 from partner_authz_client import AuthzClient
 from service.api.auth import create_key
+from service.authz.engine import POLICY_DIR
 from service.store import database
 from service.store import models as m
 from service.store.world import load_world, read_world_file
@@ -48,6 +53,7 @@ class Cluster:
     check_key: str
     write_key: str
     demo: dict[str, str]
+    store_url: str
 
     def client(self, i: int) -> AuthzClient:
         return AuthzClient(self.urls[i], self.check_key, timeout=10)
@@ -62,11 +68,12 @@ class Cluster:
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     url = fresh_store_url("postgres", tmp_path)
     demo = load_world(read_world_file(DEMO_WORLD))
+    activate_repo_policy()  # the instances decide with the store's active version
     _, check_key = create_key("instances-check", "check")
     _, write_key = create_key("instances-write", "write")
     database.close()  # the instances open their own connections
     with instances(url, 2) as urls:
-        yield Cluster(urls, check_key, write_key, demo)
+        yield Cluster(urls, check_key, write_key, demo, url)
     database.close()  # remove_assignment reads through it
 
 
@@ -119,7 +126,6 @@ CHANGES = [
            before=[("carla", "access_account", "baeckerei", True)],
            apply=remove_assignment,
            after=[("carla", "access_account", "baeckerei", False)]),
-    # Policy activation (issue 10) goes here: apply runs `authz policy activate DIR` on the shared store.
 ]
 
 
@@ -147,6 +153,32 @@ def test_a_change_through_one_instance_is_seen_by_the_next_decision_of_the_other
         for client in (a, b):  # read-your-writes across instances: the write's revision is honoured by both
             client.note_revision(answer)
             assert ask(cluster, client, change.after) == [q[3] for q in change.after]
+
+
+# -- a policy activation on the shared store, the next decision of both instances -------------------
+
+def reviewed_again(tmp_path: Path) -> Path:
+    """policies/ with one comment more: a new version that passes every check and table."""
+    folder = tmp_path / "reviewed-again"
+    shutil.copytree(POLICY_DIR, folder)
+    with open(folder / "main.polar", "a", encoding="utf-8") as fh:
+        fh.write("\n# reviewed again\n")
+    return folder
+
+
+def test_an_activation_is_seen_by_the_next_decision_of_both_instances(cluster: Cluster, tmp_path: Path) -> None:
+    d = cluster.demo
+    with cluster.client(0) as a, cluster.client(1) as b:
+        old = {client.check(d["anna"], "add_customer", d["webwerk"]).policy_version for client in (a, b)}
+        assert len(old) == 1 and None not in old
+        done = subprocess.run([str(Path(sys.executable).parent / "authz"), "policy", "activate",
+                               str(reviewed_again(tmp_path))], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "DATABASE_URL": cluster.store_url})
+        assert done.returncode == 0, done.stderr
+        for client in (a, b):  # no answer under the old version once activate has returned
+            decision = client.check(d["anna"], "add_customer", d["webwerk"])
+            assert decision.error is None and decision.allowed
+            assert decision.policy_version not in old
 
 
 # -- one invitation, 16 accepts over both instances -----------------------------------------------
