@@ -1,6 +1,6 @@
 """Facts: create, read, update and delete the store's entities (scope `write` for changes and reads).
 
-Request shapes are fixed by the API contract (README, "HTTP API v1"). Every create answers
+Request shapes are fixed by the API contract (docs/api.md). Every create answers
 201 `{"id": "type:id", ..., "revision": n}`; every write runs in one transaction
 that bumps the store revision and answers it. Unknown references: 404 naming
 the field; duplicates: 409. R3: the last legal representative of an

@@ -1,4 +1,4 @@
-"""The action vocabulary of the API contract (README, "HTTP API v1"), per resource type.
+"""The action vocabulary of the API contract (docs/api.md), per resource type.
 
 This says which words exist, not who may use them: an action outside this
 table is unknown and denied (R20) before the policy is asked. The policy's
