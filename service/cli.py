@@ -53,16 +53,21 @@ def load(world_file: Path, if_empty: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def check(actor: str, action: str, resource: str, as_json: bool) -> None:
     """Decide ACTOR ACTION RESOURCE (e.g. user:1 add_customer organization:1); exit 1 on deny."""
+    import time
+    from service.audit.recorder import get_recorder, record_decision
     from service.authz import decide
     _open_store()
+    started = time.perf_counter()
     decision = decide(actor, action, resource, explain=True)
+    decision_id = record_decision("cli", actor, action, resource, decision, started, explain=True)
+    get_recorder().close()  # written before the command answers
     if as_json:
-        click.echo(json.dumps(decision.as_dict(), sort_keys=True))
+        click.echo(json.dumps({**decision.as_dict(), "decision_id": decision_id}, sort_keys=True))
     else:
         click.echo(f"{'ALLOW' if decision.allowed else 'DENY'}  {actor} {action} {resource}")
         for reason in decision.reasons:
             click.echo(f"  because {json.dumps(reason, sort_keys=True)}")
-        click.echo(f"  policy {decision.policy_version}, store revision {decision.revision}")
+        click.echo(f"  policy {decision.policy_version}, store revision {decision.revision}, decision {decision_id}")
     sys.exit(0 if decision.allowed else 1)
 
 
@@ -138,6 +143,8 @@ from service.cli_keys import keys as _keys  # noqa: E402  (keys commands live in
 main.add_command(_keys)
 from service.cli_workflows import COMMANDS as _workflow_commands  # noqa: E402
 for _command in _workflow_commands: main.add_command(_command)  # partnership show, invitations pending
+from service.cli_audit import COMMANDS as _audit_commands  # noqa: E402
+for _command in _audit_commands: main.add_command(_command)  # decisions show|prune, replay, history prune
 
 
 if __name__ == "__main__":

@@ -24,14 +24,14 @@ from flask import Flask
 from service.authz import Engine
 from service.store import database, open_database
 
-from . import decisions, docs, facts, ops, workflows
+from . import audit, decisions, docs, facts, ops, workflows
 from .errors import ApiError, register_error_handlers
 
 __all__ = ["ApiError", "BLUEPRINTS", "MAX_BODY_BYTES", "create_app"]
 
 MAX_BODY_BYTES = 64 * 1024
 
-BLUEPRINTS = [ops.bp, docs.bp, decisions.bp, facts.bp, workflows.bp]
+BLUEPRINTS = [ops.bp, docs.bp, decisions.bp, facts.bp, workflows.bp, audit.bp]
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -44,8 +44,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     open_database(app.config["DATABASE_URL"], pooled=True)
     # one Oso per process: gunicorn imports service.wsgi in each worker (no preload)
     app.extensions["authz_engine"] = Engine()
-    from service.decision_log import DecisionLog
-    app.extensions["decision_log"] = DecisionLog.from_setting(app.config["DECISION_LOG"])
+    from service.audit.recorder import configure
+    from .auth import caller_key_id
+    recorder = app.extensions["decision_recorder"] = configure(app.config["DECISION_LOG"])
+    recorder.caller_key_id = caller_key_id
     register_error_handlers(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -6,11 +6,14 @@ from typing import Callable
 
 import peewee as pw
 
+from .audit_models import AUDIT_MODELS
 from .db import database
+from .history import ensure_history, seed_history
 from .models import MODELS, SchemaVersion, StoreRevision
+from .moments import record_moment
 
 # Bump when a model changes, and add the step that brings an older store up to it.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 
 def _add_store_epoch() -> None:
@@ -19,19 +22,30 @@ def _add_store_epoch() -> None:
     StoreRevision.update(epoch=uuid.uuid4().hex).execute()
 
 
-# version -> the step that brings a store of version - 1 to it
-MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch}
+def _start_history() -> None:
+    """v4: the facts' history starts at the current revision (nothing older can be answered)."""
+    revision = current_revision()
+    ensure_history()
+    seed_history(revision)
+    record_moment(revision)
+
+
+# version -> the step that brings a store of version - 1 to it (3: issue 10's number)
+MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None, 4: _start_history}
 
 
 def init_schema() -> None:
     """Create what is missing and migrate an older store to SCHEMA_VERSION; safe to run again."""
     with database.atomic():
         existing = _stored_version()
-        database.create_tables(MODELS, safe=True)
+        database.create_tables(MODELS + AUDIT_MODELS, safe=True)
         if existing is not None:
             for version in range(existing + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version]()
         StoreRevision.insert(id=1, value=0, epoch=uuid.uuid4().hex).on_conflict_ignore().execute()
+        ensure_history()  # again on every start: picks up columns later migrations add to fact tables
+        if existing is None:
+            record_moment(0)  # the store exists from now on
         SchemaVersion.insert(id=1, version=SCHEMA_VERSION).on_conflict(
             conflict_target=[SchemaVersion.id], update={SchemaVersion.version: SCHEMA_VERSION}
         ).execute()
@@ -56,7 +70,9 @@ def schema_is_current() -> bool:
 def bump_revision() -> int:
     """Count one committed write; call inside the write's transaction."""
     StoreRevision.update(value=StoreRevision.value + 1).where(StoreRevision.id == 1).execute()
-    return current_revision()
+    revision = current_revision()
+    record_moment(revision)  # the stamping trigger gave this write's fact versions the same number
+    return revision
 
 
 def current_revision() -> int:
