@@ -217,10 +217,23 @@ class HistoryEntry(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
 
+class PolicyVersion(BaseModel):
+    """One activation of a policy: every file's text, who activated it, and the store revision it took effect at.
+
+    The newest row is the active policy; earlier rows are kept (history, and the policy in force at a revision).
+    """
+
+    version = pw.CharField(max_length=16, index=True)  # policy_version_of() over `files`
+    files = pw.TextField()  # JSON {file name: text}
+    activated_at = pw.DateTimeField(default=utcnow)
+    activated_by = pw.CharField(max_length=200)
+    revision = pw.BigIntegerField(index=True)  # the store revision the activation committed at
+
+
 MODELS: list[type[BaseModel]] = [
     StoreRevision, SchemaVersion, Organization, User, Membership, Product,
     ProductAuthorization, Assignment, Partnership, PartnershipProduct,
-    Invitation, InvitationProduct, Invoice, ApiKey, Event, HistoryEntry,
+    Invitation, InvitationProduct, Invoice, ApiKey, Event, HistoryEntry, PolicyVersion,
 ]
 
 # R11: at most one active partnership per (partner, customer) pair, in the schema.

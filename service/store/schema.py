@@ -30,7 +30,8 @@ def _start_history() -> None:
     record_moment(revision)
 
 
-# version -> the step that brings a store of version - 1 to it (3: issue 10's number)
+# version -> the step that brings a store of version - 1 to it
+# v3 (issue 10) adds the policy_version table only: create_tables(MODELS, safe=True) makes it.
 MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None, 4: _start_history}
 
 
