@@ -13,7 +13,7 @@ from service.store.models import utcnow
 from service.store.moments import first_moment, moment_of, revision_at
 from service.store.schema import current_revision
 
-from .policies import UnknownPolicy, engine_for
+from .policies import UnknownPolicy, engine_for, version_at
 
 
 class PastError(ValueError):
@@ -64,7 +64,7 @@ def _at_revision(revision: int) -> Moment:
     row = moment_of(revision)
     if row is None:
         raise PastError(f"revision {revision} was never written", "at_revision")
-    return Moment(revision, row.at, row.policy_version)
+    return Moment(revision, row.at, version_at(revision, row.policy_version))
 
 
 def _at_time(when: dt.datetime) -> Moment:
@@ -75,7 +75,7 @@ def _at_time(when: dt.datetime) -> Moment:
     if row is None or first is None or row.revision < first.revision:
         begins = first.at.isoformat(timespec="milliseconds") + "Z" if first else "now"
         raise PastError(f"at is before the store's history begins ({begins})", "at")
-    return Moment(int(row.revision), when, row.policy_version)
+    return Moment(int(row.revision), when, version_at(int(row.revision), row.policy_version))
 
 
 @contextlib.contextmanager

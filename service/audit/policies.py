@@ -1,8 +1,9 @@
 """Policy versions for the audit: the one in force now, their texts, and an engine per version.
 
-Until policy activation is stored (issue 10), the policy in force is the files on
-disk. Each version's texts are kept in `policy_snapshot` the first time it is seen,
-so a past decision can be re-made with the policy that made it.
+The policy in force at a revision is the activation stored for it (policy_store.py);
+for a store with no activation it is the files on disk, whose version is recorded with
+each revision, and whose texts are kept in `policy_snapshot` the first time a process
+sees them, so a past decision can be re-made with the policy that made it.
 """
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.authz.engine import POLICY_DIR, Engine, policy_files, policy_version_of
+from service.authz.policy_store import policy_at
+from service.store.audit_models import PolicySnapshot
+from service.store.models import PolicyVersion
 from service.store.audit_models import PolicySnapshot
 
 
@@ -54,10 +58,17 @@ def remember(policy: PolicyTexts) -> None:
     _remembered.add(policy.version)
 
 
+def version_at(revision: int, recorded: str) -> str:
+    """The policy version in force at `revision`: its activation, else the version recorded with it."""
+    activated = policy_at(revision)
+    return activated.version if activated is not None else recorded
+
+
 def policy_texts(version: str) -> PolicyTexts:
-    row = PolicySnapshot.get_or_none(PolicySnapshot.version == version)
-    if row is not None:
-        return PolicyTexts(version, json.loads(row.files))
+    for model in (PolicyVersion, PolicySnapshot):
+        row = model.select(model.files).where(model.version == version).first()
+        if row is not None:
+            return PolicyTexts(version, json.loads(row.files))
     if version == policy_in_force().version:
         return policy_in_force()
     raise UnknownPolicy(f"the texts of policy version {version} are not stored")

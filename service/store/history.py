@@ -157,9 +157,19 @@ def as_of(revision: int, moment: dt.datetime, epoch: str = "history") -> Iterato
                     f"WHERE valid_from <= {revision} AND (valid_to IS NULL OR valid_to > {revision})")
             database.execute_sql("CREATE TEMP VIEW store_revision AS SELECT 1 AS id, "
                                  f"{revision} AS value, '{epoch.replace(chr(39), '')}' AS epoch")
+            if database.table_exists("policy_version"):  # the activations made by then (issue 10)
+                database.execute_sql(f"CREATE TEMP VIEW policy_version AS SELECT * FROM {_schema()}.policy_version "
+                                     f"WHERE revision <= {revision}")
             yield
     finally:
         _moment.reset(token)
+
+
+def _schema() -> str:
+    """The schema holding the store's tables (a temporary view of the same name must not refer to itself)."""
+    if is_postgres():
+        return database.execute_sql("SELECT current_schema()").fetchone()[0]
+    return "main"
 
 
 class _Discard(Exception):
