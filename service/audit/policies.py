@@ -13,6 +13,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from service.authz.engine import POLICY_DIR, Engine, policy_files, policy_version_of
 from service.authz.policy_store import policy_at
@@ -32,7 +33,7 @@ class UnknownPolicy(LookupError):
 
 
 _in_force: PolicyTexts | None = None
-_remembered: set[str] = set()
+_remembered: set[tuple[str, int]] = set()
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
@@ -49,13 +50,13 @@ def policy_in_force() -> PolicyTexts:
     return _in_force
 
 
-def remember(policy: PolicyTexts) -> None:
-    """Store the texts of `policy` unless this process already did."""
-    if policy.version in _remembered:
+def remember(policy: PolicyTexts, db: Any) -> None:
+    """Store the texts of `policy` in store `db` unless this process already did."""
+    if (policy.version, id(db)) in _remembered:
         return
     PolicySnapshot.insert(version=policy.version, files=json.dumps(policy.files, sort_keys=True)) \
-        .on_conflict_ignore().execute()
-    _remembered.add(policy.version)
+        .on_conflict_ignore().execute(db)
+    _remembered.add((policy.version, id(db)))
 
 
 def version_at(revision: int, recorded: str) -> str:

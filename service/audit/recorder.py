@@ -64,7 +64,7 @@ class DecisionRecorder:
                moment: dt.datetime | None = None, **detail: Any) -> None:
         """Record one decision served (never raises: a lost audit record must not turn into a 500)."""
         now = utcnow()
-        row = {"decision_id": decision_id, "decided_at": now, "moment": moment or now,
+        row = {"database": database.obj, "decision_id": decision_id, "decided_at": now, "moment": moment or now,
                "key_id": self.caller_key_id(), "endpoint": endpoint, "actor": actor, "action": action,
                "resource": resource, "allowed": bool(allowed), "reasons": reasons,
                "policy_version": policy_version, "revision": int(revision), "detail": detail}
@@ -105,17 +105,12 @@ class DecisionRecorder:
         """Write every pending record to the table now; how many."""
         with self._lock:
             rows, self._pending = self._pending, []
-        if not rows:
-            return 0
         try:
-            remember(policy_in_force())
-            with database.atomic():
-                for start in range(0, len(rows), BATCH_ROWS):
-                    DecisionRecord.insert_many([_stored(r) for r in rows[start:start + BATCH_ROWS]]) \
-                        .on_conflict_ignore().execute()
+            for db, batch in _by_database(rows).items():
+                _write_batch(db, batch)
         except Exception:
             with self._lock:
-                self._pending = rows + self._pending  # kept for the next try
+                self._pending = rows + self._pending  # kept for the next try (inserts ignore duplicates)
             raise
         return len(rows)
 
@@ -136,12 +131,31 @@ class DecisionRecorder:
         self.decision_log.close()
 
 
+def _by_database(rows: list[dict[str, Any]]) -> dict[Any, list[dict[str, Any]]]:
+    """Each record goes to the store it was decided on (tests and tools rebind the store)."""
+    grouped: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["database"], []).append(row)
+    return grouped
+
+
+def _write_batch(db: Any, rows: list[dict[str, Any]]) -> None:
+    with db.atomic():
+        remember(policy_in_force(), db)
+        for start in range(0, len(rows), BATCH_ROWS):
+            DecisionRecord.insert_many([_stored(r) for r in rows[start:start + BATCH_ROWS]]) \
+                .on_conflict_ignore().execute(db)
+    if db is not database.obj and not db.is_closed():
+        db.close()
+
+
 def prune_decisions(before: dt.datetime) -> int:
     return DecisionRecord.delete().where(DecisionRecord.decided_at < before).execute()
 
 
 def _stored(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "actor": _text(row["actor"]), "action": _text(row["action"]),
+    stored = {k: v for k, v in row.items() if k != "database"}
+    return {**stored, "actor": _text(row["actor"]), "action": _text(row["action"]),
             "resource": _text(row["resource"]), "reasons": json.dumps(row["reasons"], sort_keys=True, default=str),
             "detail": json.dumps(row["detail"], sort_keys=True, default=str)}
 
@@ -153,7 +167,7 @@ def _text(value: Any) -> str | None:
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
     """The record as the log file shows it (times in RFC 3339)."""
     detail = row["detail"]
-    plain = {k: v for k, v in row.items() if k != "detail"}
+    plain = {k: v for k, v in row.items() if k not in ("detail", "database")}
     plain["time"] = plain.pop("decided_at").isoformat(timespec="milliseconds") + "Z"
     plain["moment"] = plain["moment"].isoformat(timespec="milliseconds") + "Z"
     return {**plain, **detail}

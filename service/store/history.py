@@ -58,6 +58,8 @@ def ensure_history() -> None:
         _ensure_table(table)
         _install_capture(table, _columns(table))
     _install_stamping()
+    if is_postgres():
+        _install_past_views()
 
 
 def _ensure_table(table: str) -> None:
@@ -141,32 +143,56 @@ def seed_history(revision: int) -> int:
 
 # -- asking the past ------------------------------------------------------------
 
+PAST_SCHEMA = "authz_past"  # PostgreSQL: permanent views of the history, chosen per transaction by search_path
+PAST_SETTING = "authz.as_of_revision"
+
+
+def _valid_at(revision_sql: str) -> str:
+    return f"valid_from <= {revision_sql} AND (valid_to IS NULL OR valid_to > {revision_sql})"
+
+
+def _past_views(revision_sql: str) -> list[tuple[str, str]]:
+    """(name, SELECT) of every view that shadows a table for a past question."""
+    home = _schema()
+    views = [(table, f"SELECT {', '.join(_columns(table))} FROM {home}.{history_table(table)} "
+                     f"WHERE {_valid_at(revision_sql)}") for table in HISTORY_TABLES]
+    views.append(("store_revision", f"SELECT 1 AS id, {revision_sql} AS value, CAST('history' AS VARCHAR(32)) AS epoch"))
+    if database.table_exists("policy_version"):  # the activations made by then (issue 10)
+        views.append(("policy_version", f"SELECT * FROM {home}.policy_version WHERE revision <= {revision_sql}"))
+    return views
+
+
+def _install_past_views() -> None:
+    """PostgreSQL: the views of PAST_SCHEMA, reading the revision from a transaction-local setting."""
+    database.execute_sql(f"CREATE SCHEMA IF NOT EXISTS {PAST_SCHEMA}")
+    for name, select in _past_views(f"CAST(current_setting('{PAST_SETTING}') AS BIGINT)"):
+        database.execute_sql(f"DROP VIEW IF EXISTS {PAST_SCHEMA}.{name}")
+        database.execute_sql(f"CREATE VIEW {PAST_SCHEMA}.{name} AS {select}")
+
+
 @contextlib.contextmanager
-def as_of(revision: int, moment: dt.datetime, epoch: str = "history") -> Iterator[None]:
+def as_of(revision: int, moment: dt.datetime) -> Iterator[None]:
     """Inside: every unqualified read of a fact table sees the rows valid at `revision`,
     store_revision reads `revision`, and decision_moment() is `moment`. Nothing is written:
-    the views live in a transaction that is rolled back."""
+    the transaction is rolled back. PostgreSQL puts PAST_SCHEMA first on the search path for
+    this transaction only; SQLite creates temporary views (they shadow the tables)."""
     revision = int(revision)
     token = _moment.set(moment)
     try:
         with _discarded_transaction():
-            for table in HISTORY_TABLES:
-                names = ", ".join(c for c in _columns(table))
-                database.execute_sql(
-                    f"CREATE TEMP VIEW {table} AS SELECT {names} FROM {history_table(table)} "
-                    f"WHERE valid_from <= {revision} AND (valid_to IS NULL OR valid_to > {revision})")
-            database.execute_sql("CREATE TEMP VIEW store_revision AS SELECT 1 AS id, "
-                                 f"{revision} AS value, '{epoch.replace(chr(39), '')}' AS epoch")
-            if database.table_exists("policy_version"):  # the activations made by then (issue 10)
-                database.execute_sql(f"CREATE TEMP VIEW policy_version AS SELECT * FROM {_schema()}.policy_version "
-                                     f"WHERE revision <= {revision}")
+            if is_postgres():
+                database.execute_sql(f"SET LOCAL search_path = {PAST_SCHEMA}, {_schema()}")
+                database.execute_sql(f"SET LOCAL {PAST_SETTING} = '{revision}'")
+            else:
+                for name, select in _past_views(str(revision)):
+                    database.execute_sql(f"CREATE TEMP VIEW {name} AS {select}")
             yield
     finally:
         _moment.reset(token)
 
 
 def _schema() -> str:
-    """The schema holding the store's tables (a temporary view of the same name must not refer to itself)."""
+    """The schema holding the store's tables (a view of the same name must not refer to itself)."""
     if is_postgres():
         return database.execute_sql("SELECT current_schema()").fetchone()[0]
     return "main"

@@ -56,17 +56,17 @@ def _supports_for_update() -> bool:
 
 def authorize(actor: str, action: str, resource: str, engine: Engine | None = None) -> Decision:
     """Ask the policy; a deny raises Forbidden with the decision's reasons and decision_id."""
-    decision, decision_id = _decided(actor, action, resource, engine)
+    decision, decision_id = decide_recorded(actor, action, resource, engine)
     if not decision.allowed:
         raise Forbidden(f"{actor} may not {action} {resource}", decision.reasons, decision_id=decision_id)
     return decision
 
 
 def try_authorize(actor: str, action: str, resource: str, engine: Engine | None = None) -> Decision:
-    return _decided(actor, action, resource, engine)[0]
+    return decide_recorded(actor, action, resource, engine)[0]
 
 
-def _decided(actor: str, action: str, resource: str, engine: Engine | None) -> tuple[Decision, str]:
+def decide_recorded(actor: str, action: str, resource: str, engine: Engine | None) -> tuple[Decision, str]:
     """The policy's decision for a workflow step, recorded in the audit like every decision served."""
     started = time.perf_counter()
     decision = (engine or get_engine()).decide(actor, action, resource)
