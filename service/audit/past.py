@@ -39,7 +39,10 @@ def parse_time(text: str, field: str = "at") -> dt.datetime:
         raise PastError(f"{field} must be an RFC 3339 time such as 2026-11-03T12:00:00Z", field) from None
     if value.tzinfo is None:
         raise PastError(f"{field} must name its UTC offset (e.g. Z or +01:00)", field)
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    try:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # year 1 at a positive offset
+        raise PastError(f"{field} is before the store's history begins", field) from None
 
 
 def resolve(at_revision: int | None, at: str | None) -> Moment | None:
