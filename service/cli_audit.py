@@ -7,12 +7,11 @@ import sys
 
 import click
 
-from service.store import init_schema, open_database
+from service.store import open_database
 
 
 def _open() -> None:
-    open_database()
-    init_schema()
+    open_database()  # no init_schema(): reading the audit must not take the write lock of a serving store
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

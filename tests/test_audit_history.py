@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -197,3 +199,21 @@ def test_moments_outside_the_history_are_422_naming_the_field(api: Api, demo) ->
     before = api.post("/v1/check", {**check, "at_revision": 0}).json  # the empty store, before the demo loaded
     assert now["allowed"] is True and before["allowed"] is False and before["revision"] == 0
     assert before["reasons"][0]["denied"] == "unknown resource"
+
+
+def test_a_store_older_than_its_history_starts_it_at_the_current_revision(store_url, demo) -> None:
+    from service.store import current_revision, database, init_schema
+    from service.store.history import HISTORY_TABLES, history_table
+    from service.store.models import SchemaVersion
+    from service.store.audit_models import RevisionMoment
+    with database.atomic():  # as a v2 store was: no history, no moments
+        for table in HISTORY_TABLES:
+            database.execute_sql(f"DELETE FROM {history_table(table)}")
+        RevisionMoment.delete().execute()
+        SchemaVersion.update(version=2).execute()
+    init_schema()
+    app = make_api(store_url, Path(tempfile.mkdtemp()))
+    check = {"actor": demo["carla"], "action": "access_account", "resource": demo["anwalt"]}
+    revision = current_revision()
+    assert app.post("/v1/check", {**check, "at_revision": revision}).json["allowed"] is True
+    assert app.post("/v1/check", {**check, "at_revision": revision - 1}).status_code == 422

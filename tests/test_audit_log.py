@@ -18,7 +18,6 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from service.api.auth import create_key

@@ -19,7 +19,6 @@ from service.authz.engine import POLICY_DIR, Engine, policy_files, policy_versio
 from service.authz.policy_store import policy_at
 from service.store.audit_models import PolicySnapshot
 from service.store.models import PolicyVersion
-from service.store.audit_models import PolicySnapshot
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def remember(policy: PolicyTexts, db: Any) -> None:
     if (policy.version, id(db)) in _remembered:
         return
     PolicySnapshot.insert(version=policy.version, files=json.dumps(policy.files, sort_keys=True)) \
-        .on_conflict_ignore().execute(db)
+        .on_conflict_ignore().as_rowcount().execute(db)  # no RETURNING: peewee picks it by the store bound now
     _remembered.add((policy.version, id(db)))
 
 

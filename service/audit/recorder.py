@@ -144,7 +144,7 @@ def _write_batch(db: Any, rows: list[dict[str, Any]]) -> None:
         remember(policy_in_force(), db)
         for start in range(0, len(rows), BATCH_ROWS):
             DecisionRecord.insert_many([_stored(r) for r in rows[start:start + BATCH_ROWS]]) \
-                .on_conflict_ignore().execute(db)
+                .on_conflict_ignore().as_rowcount().execute(db)  # as in remember()
     if db is not database.obj and not db.is_closed():
         db.close()
 
@@ -178,7 +178,6 @@ _recorder: DecisionRecorder | None = None
 
 def get_recorder() -> DecisionRecorder:
     """The process's recorder (from the environment unless configure() set one)."""
-    global _recorder
     if _recorder is None:
         configure()
     return _recorder  # type: ignore[return-value]
