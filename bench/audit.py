@@ -51,6 +51,11 @@ def throughput(port: int, seconds: float, rounds: int) -> None:
                     timings[name].merge(client.load(port if name == "on" else port + 1, "/v1/check", bodies,
                                                     headers, connections=8, seconds=seconds / rounds,
                                                     warmup=1.0 if r == 0 else 0.2))
+        open_database(f"sqlite:///{db_path}")
+        recorded = database.execute_sql("SELECT COUNT(*) FROM decision").fetchone()[0]
+        database.close()
+        print(f"decision records written by the server with recording on: {recorded} "
+              f"(its {timings['on'].ok} answers plus warm-up)")
         figures = {}
         for name, timing in timings.items():
             assert not timing.failure(), timing.failure()

@@ -164,7 +164,7 @@ def test_every_step_is_answered_again_exactly_as_of_its_revision_and_time(store_
     History.api = make_api(store_url, tmp_path)
     Figures.steps = Figures.writes = Figures.asked_again = Figures.mismatches = 0
     run_state_machine_as_test(History, settings=settings(
-        max_examples=4, stateful_step_count=8, deadline=None,
+        max_examples=6, stateful_step_count=10, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))
     assert Figures.mismatches == 0 and Figures.asked_again >= Figures.steps and Figures.writes > 0
     replayed, differing = replay_everything()
