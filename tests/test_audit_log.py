@@ -197,3 +197,19 @@ def _wait_ready(port: int) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("gunicorn did not start")
+
+
+def test_the_retention_setting_prunes_old_records(api: Api, demo, monkeypatch) -> None:
+    import datetime as dt
+    from service.audit.recorder import DecisionRecorder
+    from service.store.models import utcnow
+    old = api.post("/v1/check", {"actor": demo["anna"], "action": "add_customer", "resource": demo["webwerk"]})
+    get_recorder().flush()
+    DecisionRecord.update(decided_at=utcnow() - dt.timedelta(days=2)) \
+        .where(DecisionRecord.decision_id == old.json["decision_id"]).execute()
+    fresh = api.post("/v1/check", {"actor": demo["anna"], "action": "add_customer", "resource": demo["webwerk"]})
+    get_recorder().flush()
+    monkeypatch.setenv("AUTHZ_DECISION_RETENTION_DAYS", "1")
+    DecisionRecorder.from_settings()._prune_if_due()  # what each worker's writer does hourly
+    kept = {row.decision_id for row in DecisionRecord.select(DecisionRecord.decision_id)}
+    assert old.json["decision_id"] not in kept and fresh.json["decision_id"] in kept

@@ -90,7 +90,7 @@ def _build(policy: PolicyTexts) -> Engine:
     with tempfile.TemporaryDirectory(prefix="authz-policy-") as folder:
         for name, text in policy.files.items():
             Path(folder, os.path.basename(name)).write_bytes(text.encode("utf-8"))
-        engine = Engine(Path(folder), cache_size=0)
+        engine = Engine(Path(folder), cache_size=0, shape_table=False)  # past questions are rare: no boot cost
     if engine.policy_version != policy.version:  # the texts must be exactly those that were hashed
         raise UnknownPolicy(f"stored texts of policy {policy.version} hash to {engine.policy_version}")
     return engine

@@ -50,7 +50,7 @@ class DecisionRecorder:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: tuple[int, threading.Thread] | None = None
-        self._last_prune = 0.0
+        self._last_prune = float("-inf")  # the first flush prunes
         self._closed = False
 
     @classmethod
@@ -69,7 +69,8 @@ class DecisionRecorder:
                "resource": resource, "allowed": bool(allowed), "reasons": reasons,
                "policy_version": policy_version, "revision": int(revision), "detail": detail}
         try:
-            self.decision_log.write({**_plain(row), "latency_ms": round(latency_ms, 3)})
+            if self.decision_log.enabled:
+                self.decision_log.write({**_plain(row), "latency_ms": round(latency_ms, 3)})
         except Exception:
             log.exception("decision %s not written to the decision log file", decision_id)
         if self.to_store:
