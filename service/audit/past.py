@@ -82,11 +82,10 @@ def _at_time(when: dt.datetime) -> Moment:
 
 
 @contextlib.contextmanager
-def deciding_at(moment: Moment, policy_version: str | None = None) -> Iterator[Engine]:
-    """An engine deciding as at `moment` (with `policy_version` instead of the one in force then, for replay)."""
-    version = policy_version or moment.policy_version
+def deciding_at(moment: Moment) -> Iterator[Engine]:
+    """An engine deciding with `moment`'s policy version, on the facts valid at its revision."""
     try:
-        engine = engine_for(version)
+        engine = engine_for(moment.policy_version)
     except UnknownPolicy as exc:
         raise PastError(str(exc), "at_revision") from None
     with as_of(moment.revision, moment.at):

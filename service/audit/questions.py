@@ -39,7 +39,8 @@ def subjects_of(engine: Engine, action: str, resource: str) -> tuple[list[Subjec
     return who_can(engine, action, ref)
 
 
-def listed(actor: str, action: str, resource_type: str, cursor: str | None, page_size: int) -> list[str]:
+def listed(actor: str, action: str, resource_type: str, cursor: str | None, limit: int) -> list[str]:
+    """Up to `limit` refs of `resource_type` the actor may `action`, after the cursor (an id)."""
     after = int(cursor) if cursor else 0
-    ids = list_ids(parse_ref(actor, expected="user").id, action, resource_type, after=after, limit=page_size + 1)
-    return [f"{resource_type}:{i}" for i in ids[:page_size]]
+    ids = list_ids(parse_ref(actor, expected="user").id, action, resource_type, after=after, limit=limit)
+    return [f"{resource_type}:{i}" for i in ids]
