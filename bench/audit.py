@@ -14,6 +14,7 @@ import argparse
 import os
 import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -65,6 +66,34 @@ def throughput(port: int, seconds: float, rounds: int) -> None:
         print(f"on/off throughput: {figures['on'][0] / figures['off'][0]:.3f}")
 
 
+def in_process(requests: int, rounds: int) -> None:
+    """POST /v1/check through Flask's test client on the demo world, one process, recording switched on
+    and off on the same app between interleaved rounds: the CPU the recording adds to a request."""
+    from service.api import create_app
+    from service.api.auth import create_key as new_key
+    with tempfile.TemporaryDirectory(prefix="bench-audit-inproc-") as tmp_dir:
+        url = f"sqlite:///{tmp_dir}/demo.db"
+        open_database(url)
+        init_schema()
+        refs = load_world(read_world_file(ROOT / "data" / "demo.yaml"))
+        app = create_app({"DATABASE_URL": url, "DECISION_LOG": "off"})
+        recorder, client_ = app.extensions["decision_recorder"], app.test_client()
+        headers = {"Authorization": f"Bearer {new_key('bench', 'check')[1]}"}
+        bodies = [{"actor": refs[a], "action": "access_account", "resource": refs[o]}
+                  for a in ("anna", "carla", "dirk", "paula") for o in ("baeckerei", "anwalt", "verein", "cafe")]
+        rates: dict[bool, list[float]] = {True: [], False: []}
+        for r in range(rounds * 2):
+            recorder.to_store = r % 2 == 0
+            started = time.perf_counter()
+            for i in range(requests):
+                client_.post("/v1/check", json=bodies[i % len(bodies)], headers=headers)
+            rates[recorder.to_store].append(requests / (time.perf_counter() - started))
+        on, off = statistics.median(rates[True]), statistics.median(rates[False])
+        print(f"in-process, recording on: {on:.0f} checks/s, off: {off:.0f} checks/s (medians of {rounds} rounds "
+              f"of {requests}); on/off {on / off:.3f}")
+        database.close()
+
+
 def _size() -> int:
     tables = [history_table(t) for t in HISTORY_TABLES] + ["revision_moment"]
     if database.obj.param == "%s":
@@ -113,6 +142,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--changes", type=int, default=2000)
     args = parser.parse_args()
+    in_process(2000, 5)
     throughput(args.port, args.seconds, args.rounds)
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp_dir:
         history_bytes(f"sqlite:///{tmp_dir}/history.db", args.changes)
