@@ -63,11 +63,16 @@ def load(world_file: Path, if_empty: bool) -> None:
 @click.option("--explain", is_flag=True, help="On a deny, say what each rule that could have allowed it lacks.")
 def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) -> None:
     """Decide ACTOR ACTION RESOURCE (e.g. user:1 add_customer organization:1); exit 1 on deny, 2 on error."""
+    import time
+    from service.audit.recorder import get_recorder, record_decision
     from service.authz import decide
     _open_store(must_exist=True)
+    started = time.perf_counter()
     decision = decide(actor, action, resource, explain=True, why_not=explain)
+    decision_id = record_decision("cli", actor, action, resource, decision, started, explain=True)
+    get_recorder().close()  # written before the command answers
     if as_json:
-        click.echo(json.dumps(decision.as_dict(), sort_keys=True))
+        click.echo(json.dumps({**decision.as_dict(), "decision_id": decision_id}, sort_keys=True))
     else:
         click.echo(f"{'ALLOW' if decision.allowed else 'DENY'}  {actor} {action} {resource}")
         for reason in decision.reasons:
@@ -75,7 +80,7 @@ def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) 
                 click.echo(f"  missing {reason['text']}  {json.dumps(reason, sort_keys=True)}")
             else:
                 click.echo(f"  because {json.dumps(reason, sort_keys=True)}")
-        click.echo(f"  policy {decision.policy_version}, store revision {decision.revision}")
+        click.echo(f"  policy {decision.policy_version}, store revision {decision.revision}, decision {decision_id}")
     if decision.error:  # the decision could not be made: denied, but an error (2), not a deny (1)
         click.echo("error: the decision could not be made (see the log); denied", err=True)
         sys.exit(2)
@@ -158,11 +163,14 @@ from service.cli_keys import keys as _keys  # noqa: E402  (keys commands live in
 main.add_command(_keys)
 from service.cli_workflows import COMMANDS as _workflow_commands  # noqa: E402
 for _command in _workflow_commands: main.add_command(_command)  # partnership show, invitations pending
-from service.cli_rules import fill_missing as _fill_missing, rules as _rules  # noqa: E402
-main.add_command(_rules)  # authz rules --check|--write (docs/rules.md)
-main.add_command(_fill_missing)  # authz fill-missing: the explained `missing` of deny rows lacking it
-from service.cli_policy import COMMANDS as _policy_commands  # noqa: E402
-for _command in _policy_commands: main.add_command(_command)  # impact, policy activate|show
+            if "missing" in reason:  # an explained deny (--explain)
+                click.echo(f"  missing {reason['text']}  {json.dumps(reason, sort_keys=True)}")
+            else:
+                click.echo(f"  because {json.dumps(reason, sort_keys=True)}")
+        click.echo(f"  policy {decision.policy_version}, store revision {decision.revision}, decision {decision_id}")
+    if decision.error:  # the decision could not be made: denied, but an error (2), not a deny (1)
+        click.echo("error: the decision could not be made (see the log); denied", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

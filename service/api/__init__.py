@@ -24,7 +24,7 @@ from flask import Flask
 from service.authz.active_policy import start_engine
 from service.store import database, open_database
 
-from . import deadline, decisions, docs, facts, ops, workflows
+from . import audit, deadline, decisions, docs, facts, ops, workflows
 from .errors import ApiError, register_error_handlers
 from .strict_input import CanonicalIntConverter
 
@@ -32,7 +32,7 @@ __all__ = ["ApiError", "BLUEPRINTS", "MAX_BODY_BYTES", "create_app"]
 
 MAX_BODY_BYTES = 64 * 1024
 
-BLUEPRINTS = [ops.bp, docs.bp, decisions.bp, facts.bp, workflows.bp]
+BLUEPRINTS = [ops.bp, docs.bp, decisions.bp, facts.bp, workflows.bp, audit.bp]
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -46,8 +46,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # one Oso per process and policy version: gunicorn imports service.wsgi in each worker (no preload);
     # each decision uses the store's active version (service/authz/active_policy.py)
     app.extensions["authz_engine"] = start_engine()
-    from service.decision_log import DecisionLog
-    app.extensions["decision_log"] = DecisionLog.from_setting(app.config["DECISION_LOG"])
+    from service.audit.recorder import configure
+    from .auth import caller_key_id
+    recorder = app.extensions["decision_recorder"] = configure(app.config["DECISION_LOG"])
+    recorder.caller_key_id = caller_key_id
     register_error_handlers(app)
     deadline.init_app(app)
     app.url_map.converters["int"] = CanonicalIntConverter  # before any route: ids in canonical form only

@@ -12,7 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from flask import g, request
+from flask import g, has_request_context, request
 
 from service.store.db import database
 from service.store.models import API_KEY_SCOPES, ApiKey, utcnow
@@ -89,3 +89,8 @@ def authenticate(scope: str) -> Caller:
 def current_key_id() -> int | None:
     caller = g.get("caller")
     return caller.key_id if caller else None
+
+
+def caller_key_id() -> int | None:
+    """The key id of the request being served, or None outside a request (a CLI decision)."""
+    return current_key_id() if has_request_context() else None

@@ -7,22 +7,20 @@ whatever its cause, carries `allowed: false` (errors.py); an engine failure is a
 """
 from __future__ import annotations
 
+import contextlib
 import time
-import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Iterator
 
 from flask import Blueprint, current_app
 from pydantic import Field, StringConstraints
 
-from service.authz import Decision, Engine, RefError, parse_ref
-from service.authz.engine import deadline_reasons
-from service.authz.listing import list_ids
-from service.authz.subjects import who_can
-from service.authz.vocabulary import actions_for
-from service.decision_log import DecisionLog
+from service.audit.past import Moment, PastError, deciding_at, resolve
+from service.audit.questions import actions_with_reasons, listed, subjects_as_reasons, subjects_of
+from service.audit.recorder import new_decision_id, record
+from service.authz import Decision, Engine
 from service.store.schema import current_revision
 
-from .auth import CHECK, current_key_id
+from .auth import CHECK
 from .deadline import past_deadline
 from .errors import ApiError
 from .metrics import count_decision, observe_latency
@@ -35,9 +33,17 @@ MAX_BATCH = 100
 MAX_PAGE_SIZE = 1000
 
 Revision = Annotated[int, Field(ge=0, le=2**62)]
+PastTime = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
-class CheckRequest(Request):
+class PastRequest(Request):
+    """A question about the present, or with `at_revision` / `at` about a past moment (422 outside history)."""
+
+    at_revision: Revision | None = Field(default=None, description="answer as at this store revision")
+    at: PastTime | None = Field(default=None, description="answer as at this RFC 3339 time")
+
+
+class CheckRequest(PastRequest):
     actor: UserRef
     action: Action
     resource: Ref
@@ -52,7 +58,7 @@ class CheckItem(Request):
     resource: Ref
 
 
-class BatchRequest(Request):
+class BatchRequest(PastRequest):
     checks: list[CheckItem] = Field(min_length=1, max_length=MAX_BATCH)
     min_revision: Revision | None = None
 
@@ -63,7 +69,7 @@ class ActionsRequest(Request):
     min_revision: Revision | None = None
 
 
-class ListRequest(Request):
+class ListRequest(PastRequest):
     actor: UserRef
     action: Action
     resource_type: ResourceType
@@ -72,7 +78,7 @@ class ListRequest(Request):
     min_revision: Revision | None = None
 
 
-class SubjectsRequest(Request):
+class SubjectsRequest(PastRequest):
     action: Action
     resource: Ref
     min_revision: Revision | None = None
@@ -120,8 +126,23 @@ def _engine() -> Engine:
     return current_app.extensions["authz_engine"]
 
 
-def _log() -> DecisionLog:
-    return current_app.extensions["decision_log"]
+@contextlib.contextmanager
+def _deciding(body: PastRequest) -> Iterator[tuple[Engine, Moment | None]]:
+    """The engine answering `body`: the present one, or one deciding as at its past moment (422 outside history)."""
+    try:
+        moment = resolve(body.at_revision, body.at)
+    except PastError as exc:
+        raise ApiError(422, "outside_history", str(exc), field=exc.field) from None
+    if moment is None:
+        yield _engine(), None
+        return
+    with deciding_at(moment) as engine:
+        yield engine, moment
+
+
+def _past(moment: Moment | None) -> dict[str, Any]:
+    """What a record of a past question adds: the moment asked about."""
+    return {} if moment is None else {"moment": moment.at, "as_of_revision": moment.revision}
 
 
 def _require_revision(min_revision: int | None) -> int:
@@ -134,21 +155,14 @@ def _require_revision(min_revision: int | None) -> int:
 
 
 def _record(endpoint: str, decision_id: str, actor: Any, action: str, resource: Any, allowed: bool,
-            reasons: Any, engine: Engine, revision: int, started: float, error: bool = False, **extra: Any) -> None:
+            reasons: Any, policy_version: str, revision: int, started: float, error: bool = False,
+            **extra: Any) -> None:
     elapsed = time.perf_counter() - started
     observe_latency(endpoint, elapsed)
     count_decision(action, allowed, error)
-    _log().write(decision_id=decision_id, key_id=current_key_id(), actor=actor, action=action, resource=resource,
-                 allowed=allowed, reasons=reasons, policy_version=engine.policy_version, revision=revision,
-                 latency_ms=elapsed * 1000, endpoint=endpoint, **({"error": True} if error else {}), **extra)
-
-
-def _decide(endpoint: str, actor: str, action: str, resource: str, explain: bool = False) -> tuple[Decision, str]:
-    engine, started, decision_id = _engine(), time.perf_counter(), str(uuid.uuid4())
-    decision = engine.decide(actor, action, resource, explain=explain, why_not=explain)  # a deny says what is missing
-    _record(endpoint, decision_id, actor, action, resource, decision.allowed, decision.reasons, engine,
-            decision.revision, started, decision.error)
-    return decision, decision_id
+    record(endpoint, decision_id, actor=actor, action=action, resource=resource, allowed=allowed, reasons=reasons,
+           policy_version=policy_version, revision=revision, latency_ms=elapsed * 1000,
+           **({"error": True} if error else {}), **extra)
 
 
 def _failed(decision_id: str) -> ApiError:
@@ -165,7 +179,13 @@ def _answer(decision: Decision, decision_id: str) -> DecisionAnswer:
 def check(body: CheckRequest):
     if body.min_revision is not None:  # the decision names its revision anyway; read it apart only when asked
         _require_revision(body.min_revision)
-    decision, decision_id = _decide("check", body.actor, body.action, body.resource, body.explain)
+    started, decision_id = time.perf_counter(), new_decision_id()
+    with _deciding(body) as (engine, moment):
+        # with explain, a deny says what each rule that could have allowed it lacks (why_not)
+        decision = engine.decide(body.actor, body.action, body.resource, explain=body.explain, why_not=body.explain)
+    _record("check", decision_id, body.actor, body.action, body.resource, decision.allowed, decision.reasons,
+            decision.policy_version, decision.revision, started, decision.error, explain=body.explain,
+            **_past(moment))
     if decision.error:
         raise _failed(decision_id)
     return _answer(decision, decision_id)
@@ -175,22 +195,22 @@ def check(body: CheckRequest):
        body=BatchRequest, response=BatchAnswer, decision=True, errors=(409,))
 def check_batch(body: BatchRequest):
     revision = _require_revision(body.min_revision) if body.min_revision is not None else 0
-    engine, started = _engine(), time.perf_counter()
-    # one snapshot for the whole batch: every answer reflects the same store state
-    decisions = engine.decide_many([(item.actor, item.action, item.resource) for item in body.checks],
-                                   past_deadline)  # checks left at the request's deadline are denied
+    started = time.perf_counter()
+    with _deciding(body) as (engine, moment):
+        # one snapshot for the whole batch: every answer reflects the same store state
+        decisions = engine.decide_many([(item.actor, item.action, item.resource) for item in body.checks],
+                                       past_deadline)  # checks left at the request's deadline are denied
     elapsed = time.perf_counter() - started
     observe_latency("batch", elapsed)  # one observation: the batch's
     results = []
     for item, decision in zip(body.checks, decisions):
-        decision_id = str(uuid.uuid4())
+        decision_id = new_decision_id()
         count_decision(item.action, decision.allowed, decision.error)
-        # each line carries the whole batch's latency: its decisions were made together
-        _log().write(decision_id=decision_id, key_id=current_key_id(), actor=item.actor, action=item.action,
-                     resource=item.resource, allowed=decision.allowed, reasons=decision.reasons,
-                     policy_version=engine.policy_version, revision=decision.revision,
-                     latency_ms=elapsed * 1000, endpoint="batch", batch_size=len(body.checks),
-                     **({"error": True} if decision.error else {}))
+        # each record carries the whole batch's latency: its decisions were made together
+        record("batch", decision_id, actor=item.actor, action=item.action, resource=item.resource,
+               allowed=decision.allowed, reasons=decision.reasons, policy_version=decision.policy_version,
+               revision=decision.revision, latency_ms=elapsed * 1000, batch_size=len(body.checks),
+               **({"error": True} if decision.error else {}), **_past(moment))
         if decision.error:
             raise _failed(decision_id)
         results.append(_answer(decision, decision_id))
@@ -202,25 +222,15 @@ def check_batch(body: BatchRequest):
        body=ActionsRequest, response=ActionsAnswer, decision=True, errors=(409,))
 def actions(body: ActionsRequest):
     revision = _require_revision(body.min_revision)
-    engine, started, decision_id = _engine(), time.perf_counter(), str(uuid.uuid4())
-    allowed: list[str] = []
-    reasons: list[dict[str, Any]] = []
-    resource_type = body.resource.split(":", 1)[0]
-    for action in actions_for(resource_type):  # each action decided by the policy, with its first reason
-        if past_deadline():  # the actions not decided by the deadline are not listed (denied)
-            reasons.append({"action": action, **deadline_reasons[0]})
-            continue
-        decision = engine.decide(body.actor, action, body.resource)
-        if decision.error:
-            _record("actions", decision_id, body.actor, "actions", body.resource, False, [], engine,
-                    decision.revision, started, True)
-            raise _failed(decision_id)
-        revision = max(revision, decision.revision)
-        if decision.allowed:
-            allowed.append(action)
-            reasons.extend({"action": action, **reason} for reason in decision.reasons)
-    _record("actions", decision_id, body.actor, "actions", body.resource, bool(allowed), reasons, engine,
-            revision, started, actions=allowed)
+    engine, started, decision_id = _engine(), time.perf_counter(), new_decision_id()
+    # the actions not decided by the request's deadline are not listed (denied, with the reason)
+    allowed, reasons, decisions = actions_with_reasons(engine, body.actor, body.resource, past_deadline)
+    revision = max([revision, *(d.revision for d in decisions)])
+    failed = any(d.error for d in decisions)
+    _record("actions", decision_id, body.actor, "actions", body.resource, bool(allowed) and not failed,
+            [] if failed else reasons, engine.policy_version, revision, started, failed, actions=allowed)
+    if failed:
+        raise _failed(decision_id)
     return ActionsAnswer(allowed=bool(allowed), actions=allowed, decision_id=decision_id, reasons=reasons,
                          policy_version=engine.policy_version, revision=revision)
 
@@ -230,15 +240,16 @@ def actions(body: ActionsRequest):
        description="Computed in SQL; pass next_cursor back as cursor for the next page (null: last page).")
 def list_resources(body: ListRequest):
     revision = _require_revision(body.min_revision)
-    engine, started, decision_id = _engine(), time.perf_counter(), str(uuid.uuid4())
-    actor = parse_ref(body.actor, expected="user")
-    after = int(body.cursor) if body.cursor else 0
-    ids = list_ids(actor.id, body.action, body.resource_type, after=after, limit=body.page_size + 1)
-    page, more = ids[:body.page_size], len(ids) > body.page_size
-    refs = [f"{body.resource_type}:{i}" for i in page]
-    _record("list", decision_id, body.actor, body.action, body.resource_type, bool(refs), [], engine, revision,
-            started, listed=len(refs), cursor=body.cursor)
-    return ListAnswer(ids=refs, next_cursor=str(page[-1]) if more else None, decision_id=decision_id,
+    started, decision_id = time.perf_counter(), new_decision_id()
+    with _deciding(body) as (engine, moment):
+        refs = listed(body.actor, body.action, body.resource_type, body.cursor, body.page_size + 1)
+        if moment is not None:
+            revision = moment.revision
+    refs, more = refs[:body.page_size], len(refs) > body.page_size
+    _record("list", decision_id, body.actor, body.action, body.resource_type, bool(refs), [],
+            engine.policy_version, revision, started, listed=refs, cursor=body.cursor, page_size=body.page_size,
+            **_past(moment))
+    return ListAnswer(ids=refs, next_cursor=refs[-1].split(":", 1)[1] if more else None, decision_id=decision_id,
                       policy_version=engine.policy_version, revision=revision)
 
 
@@ -246,18 +257,18 @@ def list_resources(body: ListRequest):
        body=SubjectsRequest, response=SubjectsAnswer, decision=True, errors=(409,))
 def subjects(body: SubjectsRequest):
     revision = _require_revision(body.min_revision)
-    engine, started, decision_id = _engine(), time.perf_counter(), str(uuid.uuid4())
-    try:
-        ref = parse_ref(body.resource)
-    except RefError:  # a well-formed reference of an unknown type: nobody may act on it (R20)
-        found, decisions = [], []
-    else:
-        found, decisions = who_can(engine, body.action, ref)
+    started, decision_id = time.perf_counter(), new_decision_id()
+    with _deciding(body) as (engine, moment):
+        # a well-formed reference of an unknown type: nobody may act on it (R20)
+        found, decisions = subjects_of(engine, body.action, body.resource)
+        if moment is not None:
+            revision = moment.revision
     if any(d.error for d in decisions):
-        _record("subjects", decision_id, None, body.action, body.resource, False, [], engine, revision, started, True)
+        _record("subjects", decision_id, None, body.action, body.resource, False, [], engine.policy_version,
+                revision, started, True, **_past(moment))
         raise _failed(decision_id)
     revision = max([revision, *(d.revision for d in decisions)])
-    _record("subjects", decision_id, None, body.action, body.resource, bool(found),
-            [{"user": s.user, "reasons": s.reasons} for s in found], engine, revision, started)
+    _record("subjects", decision_id, None, body.action, body.resource, bool(found), subjects_as_reasons(found),
+            engine.policy_version, revision, started, **_past(moment))
     return SubjectsAnswer(subjects=[SubjectAnswer(user=s.user, reasons=s.reasons) for s in found],
                           decision_id=decision_id, policy_version=engine.policy_version, revision=revision)

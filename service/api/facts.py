@@ -8,12 +8,14 @@ organization can be neither removed nor demoted (409).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 import peewee as pw
 from flask import Blueprint, current_app
 
+from service.audit.recorder import record_decision
 from service.authz import parse_ref
 from service.store import bump_revision, current_revision, database, is_postgres
 from service.store import models as m
@@ -233,10 +235,12 @@ def _authorize_membership_change(acting_user: str | None, org_id: int, role: str
     if acting_user is None:
         return
     action = "appoint_legal_representative" if role == LEGAL_REPRESENTATIVE else "manage_users"
-    decision = current_app.extensions["authz_engine"].decide(acting_user, action, f"organization:{org_id}")
+    started, resource = time.perf_counter(), f"organization:{org_id}"
+    decision = current_app.extensions["authz_engine"].decide(acting_user, action, resource)
+    decision_id = record_decision("fact_write", acting_user, action, resource, decision, started)
     if not decision.allowed:
         raise ApiError(403, "forbidden", f"{acting_user} may not {action} of organization:{org_id}",
-                       field="acting_user", extra={"reasons": decision.reasons})
+                       field="acting_user", extra={"reasons": decision.reasons, "decision_id": decision_id})
 
 
 def _before_create(kind: Kind, values: dict[str, Any]) -> None:

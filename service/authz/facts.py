@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.store.db import database
-from service.store.models import Invitation as InvitationRow, utcnow
+from service.store.history import decision_moment
+from service.store.models import Invitation as InvitationRow
 
 from .refs import Ref
 
@@ -195,7 +196,7 @@ def load_invitation(invitation_id: int, now: dt.datetime | None = None) -> Invit
     if not rows:
         return None
     r = rows[0]
-    expired = _as_datetime(r[5]) <= (now or utcnow())
+    expired = _as_datetime(r[5]) <= (now or decision_moment())  # a past question's moment
     return Invitation(r[0], r[1], r[2], r[3], r[4], expired)
 
 

@@ -17,7 +17,8 @@ import re
 from typing import Any
 
 from service.store.db import database
-from service.store.models import Invitation, utcnow
+from service.store.history import decision_moment
+from service.store.models import Invitation
 
 from .vocabulary import is_known
 
@@ -157,6 +158,6 @@ def list_ids(user_id: int, action: str, resource_type: str, *, after: int = 0, l
         return []
     sql = (f"SELECT {alias}.id FROM {table} {alias} WHERE {CANDIDATES[resource_type]} "
            f"AND {alias}.id > :after AND ({condition}) ORDER BY {alias}.id LIMIT :limit")
-    now = Invitation.expires_at.db_value(utcnow())
+    now = Invitation.expires_at.db_value(decision_moment())  # a past question's moment
     rows = _execute(sql, {"user": user_id, "now": now, "after": after, "limit": limit})
     return [int(row[0]) for row in rows]

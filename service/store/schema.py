@@ -7,9 +7,12 @@ from typing import Callable, Iterator
 
 import peewee as pw
 
+from .audit_models import AUDIT_MODELS
 from .db import database, is_postgres
+from .history import ensure_history, seed_history
 from .ids import rebuild_without_id_reuse
 from .models import MODELS, SchemaVersion, StoreRevision
+from .moments import record_moment
 from .scope_migration import widen_api_key_scopes
 
 # Bump when a model changes, and add the step that brings an older store up to it.
@@ -22,14 +25,22 @@ def _add_store_epoch() -> None:
     StoreRevision.update(epoch=uuid.uuid4().hex).execute()
 
 
+def _start_history() -> None:
+    """v4: the facts' history starts at the current revision (nothing older can be answered)."""
+    revision = current_revision()
+    ensure_history()
+    seed_history(revision)
+    record_moment(revision)
+
+
 def _allow_review_keys() -> None:
     """v6: api_key.scope may also be 'review' (its CHECK constraint lists the scopes)."""
     widen_api_key_scopes()
 
 
 # version -> the step that brings a store of version - 1 to it
-# v3 (the policy_version table) is made by create_tables(MODELS, safe=True); 4 is reserved
-MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None, 4: lambda: None,
+# v3 (the policy_version table) is made by create_tables(MODELS, safe=True)
+MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None, 4: _start_history,
                                              5: rebuild_without_id_reuse, 6: _allow_review_keys}
 
 
@@ -60,12 +71,15 @@ def init_schema() -> None:
     """Create what is missing and migrate an older store to SCHEMA_VERSION; safe to run again."""
     with _sqlite_foreign_keys_off(), database.atomic():
         existing = _stored_version()
-        database.create_tables(MODELS, safe=True)
+        database.create_tables(MODELS + AUDIT_MODELS, safe=True)
         if existing is not None:
             for version in range(existing + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version]()
             _check_foreign_keys()
         StoreRevision.insert(id=1, value=0, epoch=uuid.uuid4().hex).on_conflict_ignore().execute()
+        ensure_history()  # again on every start: picks up columns later migrations add to fact tables
+        if existing is None:
+            record_moment(0)  # the store exists from now on
         SchemaVersion.insert(id=1, version=SCHEMA_VERSION).on_conflict(
             conflict_target=[SchemaVersion.id], update={SchemaVersion.version: SCHEMA_VERSION}
         ).execute()
@@ -90,7 +104,9 @@ def schema_is_current() -> bool:
 def bump_revision() -> int:
     """Count one committed write; call inside the write's transaction."""
     StoreRevision.update(value=StoreRevision.value + 1).where(StoreRevision.id == 1).execute()
-    return current_revision()
+    revision = current_revision()
+    record_moment(revision)  # the stamping trigger gave this write's fact versions the same number
+    return revision
 
 
 def current_revision() -> int:

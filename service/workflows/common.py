@@ -6,8 +6,10 @@ deny into Forbidden carrying the decision's reasons.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, TypeVar
 
+from service.audit.recorder import record_decision
 from service.authz import Decision, Engine, RefError, get_engine, parse_ref
 from service.store import models as m
 
@@ -53,12 +55,19 @@ def _supports_for_update() -> bool:
 
 
 def authorize(actor: str, action: str, resource: str, engine: Engine | None = None) -> Decision:
-    """Ask the policy; a deny raises Forbidden with the decision's reasons."""
-    decision = (engine or get_engine()).decide(actor, action, resource)
+    """Ask the policy; a deny raises Forbidden with the decision's reasons and decision_id."""
+    decision, decision_id = decide_recorded(actor, action, resource, engine)
     if not decision.allowed:
-        raise Forbidden(f"{actor} may not {action} {resource}", decision.reasons)
+        raise Forbidden(f"{actor} may not {action} {resource}", decision.reasons, decision_id=decision_id)
     return decision
 
 
 def try_authorize(actor: str, action: str, resource: str, engine: Engine | None = None) -> Decision:
-    return (engine or get_engine()).decide(actor, action, resource)
+    return decide_recorded(actor, action, resource, engine)[0]
+
+
+def decide_recorded(actor: str, action: str, resource: str, engine: Engine | None) -> tuple[Decision, str]:
+    """The policy's decision for a workflow step, recorded in the audit like every decision served."""
+    started = time.perf_counter()
+    decision = (engine or get_engine()).decide(actor, action, resource)
+    return decision, record_decision("workflow", actor, action, resource, decision, started)

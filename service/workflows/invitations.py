@@ -14,22 +14,22 @@ from service.store import database
 from service.store import models as m
 
 from .access import parse_access, write_invitation_products
-from .common import authorize, invitation_ttl_days, load, ref_id, try_authorize
+from .common import authorize, decide_recorded, invitation_ttl_days, load, ref_id
 from .errors import Conflict, Forbidden, Invalid
 from .records import invitation_state, record
 
 
 def _inviting_side(actor: str, partner_id: int, customer_id: int, engine: Engine | None) -> str:
     """Which side the acting user invites from, as the policy sees it; Forbidden when neither."""
-    as_partner = try_authorize(actor, "add_customer", f"organization:{partner_id}", engine)
+    as_partner, partner_decision = decide_recorded(actor, "add_customer", f"organization:{partner_id}", engine)
     if as_partner.allowed:
         return "partner"
-    as_customer = try_authorize(actor, "invite_partner", f"organization:{customer_id}", engine)
+    as_customer, customer_decision = decide_recorded(actor, "invite_partner", f"organization:{customer_id}", engine)
     if as_customer.allowed:
         return "customer"
     raise Forbidden(f"{actor} may neither add_customer on organization:{partner_id} (R4) "
                     f"nor invite_partner on organization:{customer_id} (R5)",
-                    as_partner.reasons + as_customer.reasons)
+                    as_partner.reasons + as_customer.reasons, decision_ids=[partner_decision, customer_decision])
 
 
 def active_partnership(partner_id: int, customer_id: int) -> m.Partnership | None:
