@@ -163,14 +163,13 @@ from service.cli_keys import keys as _keys  # noqa: E402  (keys commands live in
 main.add_command(_keys)
 from service.cli_workflows import COMMANDS as _workflow_commands  # noqa: E402
 for _command in _workflow_commands: main.add_command(_command)  # partnership show, invitations pending
-            if "missing" in reason:  # an explained deny (--explain)
-                click.echo(f"  missing {reason['text']}  {json.dumps(reason, sort_keys=True)}")
-            else:
-                click.echo(f"  because {json.dumps(reason, sort_keys=True)}")
-        click.echo(f"  policy {decision.policy_version}, store revision {decision.revision}, decision {decision_id}")
-    if decision.error:  # the decision could not be made: denied, but an error (2), not a deny (1)
-        click.echo("error: the decision could not be made (see the log); denied", err=True)
-        sys.exit(2)
+from service.cli_rules import fill_missing as _fill_missing, rules as _rules  # noqa: E402
+main.add_command(_rules)  # authz rules --check|--write (docs/rules.md)
+main.add_command(_fill_missing)  # authz fill-missing: the explained `missing` of deny rows lacking it
+from service.cli_policy import COMMANDS as _policy_commands  # noqa: E402
+for _command in _policy_commands: main.add_command(_command)  # impact, policy activate|show
+from service.cli_audit import COMMANDS as _audit_commands  # noqa: E402
+for _command in _audit_commands: main.add_command(_command)  # decisions show|prune, replay, history prune
 
 
 if __name__ == "__main__":
