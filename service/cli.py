@@ -69,7 +69,7 @@ def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) 
     _open_store(must_exist=True)
     started = time.perf_counter()
     decision = decide(actor, action, resource, explain=True, why_not=explain)
-    decision_id = record_decision("cli", actor, action, resource, decision, started, explain=True)
+    decision_id = record_decision("cli", actor, action, resource, decision, started, explain=True, why_not=explain)
     get_recorder().close()  # written before the command answers
     if as_json:
         click.echo(json.dumps({**decision.as_dict(), "decision_id": decision_id}, sort_keys=True))

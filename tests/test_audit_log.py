@@ -83,7 +83,7 @@ def test_authz_check_json_has_a_decision_id_that_show_and_replay_find(store_url,
     assert shown.exit_code == 0 and json.loads(shown.output)["endpoint"] == "cli"
     replayed = runner.invoke(main, ["replay", decision_id])
     assert replayed.exit_code == 0 and replayed.output.startswith("reproduces")
-    assert runner.invoke(main, ["replay", "no-such-id"]).exit_code == 1
+    assert runner.invoke(main, ["replay", "no-such-id"]).exit_code == 2  # an error (unknown id), not a decision that differs (1)
 
 
 def test_replay_reports_a_decision_that_does_not_reproduce(api: Api, demo) -> None:
@@ -97,8 +97,10 @@ def test_replay_reports_a_decision_that_does_not_reproduce(api: Api, demo) -> No
 
 
 def test_retention_and_history_prune(api: Api, demo, store_url, monkeypatch) -> None:
+    loaded = api.post("/v1/check", {"actor": demo["carla"], "action": "access_account",
+                                    "resource": demo["anwalt"]}).json["revision"]  # the demo world, activated
     before = api.post("/v1/check", {"actor": demo["carla"], "action": "access_account",
-                                    "resource": demo["anwalt"], "at_revision": 1}).json
+                                    "resource": demo["anwalt"], "at_revision": loaded}).json
     assert before["allowed"] is True
     api.write("DELETE", "/v1/assignments/1")
     monkeypatch.setenv("DATABASE_URL", store_url)
@@ -106,7 +108,7 @@ def test_retention_and_history_prune(api: Api, demo, store_url, monkeypatch) -> 
     pruned = runner.invoke(main, ["history", "prune", "--before", "2999-01-01"])
     assert pruned.exit_code == 0 and "history now begins at revision" in pruned.output, pruned.output
     gone = api.post("/v1/check", {"actor": demo["carla"], "action": "access_account", "resource": demo["anwalt"],
-                                  "at_revision": 1})
+                                  "at_revision": loaded})
     assert gone.status_code == 422 and gone.json["error"]["field"] == "at_revision"
     assert runner.invoke(main, ["decisions", "prune", "--before", "2999-01-01"]).exit_code == 0
     assert DecisionRecord.select().count() == 0

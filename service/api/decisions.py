@@ -185,7 +185,7 @@ def check(body: CheckRequest):
         decision = engine.decide(body.actor, body.action, body.resource, explain=body.explain, why_not=body.explain)
     _record("check", decision_id, body.actor, body.action, body.resource, decision.allowed, decision.reasons,
             decision.policy_version, decision.revision, started, decision.error, explain=body.explain,
-            **_past(moment))
+            why_not=body.explain, **_past(moment))
     if decision.error:
         raise _failed(decision_id)
     return _answer(decision, decision_id)

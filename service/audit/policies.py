@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from service.authz.active_policy import build_engine
 from service.authz.engine import POLICY_DIR, Engine, policy_files, policy_version_of
 from service.authz.policy_store import policy_at
 from service.store.audit_models import PolicySnapshot
@@ -87,10 +87,8 @@ def engine_for(version: str) -> Engine:
 
 
 def _build(policy: PolicyTexts) -> Engine:
-    with tempfile.TemporaryDirectory(prefix="authz-policy-") as folder:
-        for name, text in policy.files.items():
-            Path(folder, os.path.basename(name)).write_bytes(text.encode("utf-8"))
-        engine = Engine(Path(folder), cache_size=0, shape_table=False)  # past questions are rare: no boot cost
+    files = {os.path.basename(name): text for name, text in policy.files.items()}
+    engine = build_engine(files, cache_size=0, shape_table=False)  # past questions are rare: no boot cost
     if engine.policy_version != policy.version:  # the texts must be exactly those that were hashed
         raise UnknownPolicy(f"stored texts of policy {policy.version} hash to {engine.policy_version}")
     return engine

@@ -50,7 +50,8 @@ def _decide_again(engine: Any, found: dict[str, Any]) -> dict[str, Any]:
     endpoint, detail = found["endpoint"], found["detail"]
     actor, action, resource = found["actor"], found["action"], found["resource"]
     if endpoint in SINGLE:
-        decision = engine.decide(actor, action, resource, explain=bool(detail.get("explain")))
+        decision = engine.decide(actor, action, resource, explain=bool(detail.get("explain")),
+                                 why_not=bool(detail.get("why_not")))  # an explained deny lists what is missing
         return {"allowed": decision.allowed, "reasons": decision.reasons, "answer": None}
     if endpoint == "actions":
         allowed, reasons, decisions = actions_with_reasons(engine, actor, resource)
