@@ -25,6 +25,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def reset_postgres(url: str) -> None:
+    from service.audit.recorder import shutdown
+    shutdown()  # no decision writer of an earlier test may hold the schema while it is dropped
     db = open_database(url)
     db.connect(reuse_if_open=True)
     db.execute_sql("DROP SCHEMA public CASCADE")

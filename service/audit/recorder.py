@@ -131,9 +131,12 @@ class DecisionRecorder:
         prune_decisions(utcnow() - dt.timedelta(days=self.retention_days))
 
     def close(self) -> None:
-        """Flush what is pending (at exit) and stop the writer."""
+        """Stop the writer, wait for a write it has under way, and flush what is pending (at exit)."""
         self._closed = True
         self._wake.set()
+        thread = self._thread[1] if self._thread is not None and self._thread[0] == os.getpid() else None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
         try:
             self.flush()
         except Exception:
@@ -209,6 +212,15 @@ def configure(decision_log: str | None = None) -> DecisionRecorder:
         _recorder.close()
     _recorder = DecisionRecorder.from_settings(decision_log)
     return _recorder
+
+
+def shutdown() -> None:
+    """Close the process's recorder (its writer thread stopped, its records written); the next
+    record makes a new one from the settings."""
+    global _recorder
+    if _recorder is not None:
+        _recorder.close()
+    _recorder = None
 
 
 @atexit.register
