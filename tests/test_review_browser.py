@@ -15,7 +15,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import threading
 import urllib.request
 import warnings
@@ -25,6 +24,7 @@ from typing import Iterator
 import pytest
 from werkzeug.serving import make_server
 
+from live_servers import free_port
 from service.api import create_app
 from service.api.auth import create_key
 from service.authz.vocabulary import actions_for
@@ -33,7 +33,6 @@ CHROMIUM = os.environ.get("AUTHZ_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-default-apps", "--no-first-run", "--metrics-recording-only", "--mute-audio"]
-PORTS = range(8100, 8200)
 
 
 def _missing_browser() -> str | None:
@@ -55,21 +54,10 @@ if MISSING:
     pytestmark = pytest.mark.skip(reason=message)
 
 
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8100-8199")
-
-
 class Server:
     def __init__(self, store_url: str) -> None:
         self.app = create_app({"DATABASE_URL": store_url, "DECISION_LOG": "off"})
-        self.port = _free_port()
+        self.port = free_port()
         self.http = make_server("127.0.0.1", self.port, self.app, threaded=True)
         self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
         self.base = f"http://127.0.0.1:{self.port}"

@@ -22,6 +22,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from . import facts
 from .vocabulary import ACTIONS
@@ -217,21 +218,23 @@ EXPLAIN_CLASSES = {**CLASSES, **{cls.__name__.removeprefix("Explained"): cls for
 TERM_KEYS = frozenset(_dictionary_keys(facts.Partnership(1, 2, 3, "active", "full", None).as_term()))
 
 
+def _walk(tokens: list[Token]) -> Iterator[tuple[int, Token, bool]]:
+    """Each token with its index and whether it is a dictionary key (`{name: ...}`)."""
+    stack: list[str] = []
+    for index, token in enumerate(tokens):
+        if token.kind == "op" and token.text in _OPEN:
+            stack.append(token.text)
+        elif token.kind == "op" and token.text in _CLOSE and stack:
+            stack.pop()
+        is_key = (bool(stack) and stack[-1] == "{" and token.kind == "ident" and index + 1 < len(tokens)
+                  and tokens[index + 1].text == ":")
+        yield index, token, is_key
+
+
 def _literal_keys(rules: list[Rule]) -> set[str]:
     """Keys of the dictionary literals a policy builds (`{rule: "R12", ...}`): readable on the result."""
-    keys = set()
-    for rule in rules:
-        tokens = [t for param in rule.params for t in param] + rule.body
-        stack: list[str] = []
-        for index, token in enumerate(tokens):
-            if token.kind == "op" and token.text in _OPEN:
-                stack.append(token.text)
-            elif token.kind == "op" and token.text in _CLOSE and stack:
-                stack.pop()
-            elif (stack and stack[-1] == "{" and token.kind == "ident" and index + 1 < len(tokens)
-                  and tokens[index + 1].text == ":"):
-                keys.add(token.text)
-    return keys
+    return {token.text for rule in rules
+            for _, token, is_key in _walk([t for param in rule.params for t in param] + rule.body) if is_key}
 
 
 # -- the checks ------------------------------------------------------------------------
@@ -267,19 +270,8 @@ def _check_attributes(file: str, rule: Rule, anywhere: frozenset[str]) -> list[P
 
 def _variables(tokens: list[Token]) -> set[str]:
     """The identifiers used as terms: not attribute names (`x.name`) nor dictionary keys (`{name: ...}`)."""
-    found = set()
-    stack: list[str] = []
-    for index, token in enumerate(tokens):
-        if token.kind == "op" and token.text in _OPEN:
-            stack.append(token.text)
-        elif token.kind == "op" and token.text in _CLOSE and stack:
-            stack.pop()
-        elif token.kind == "ident":
-            after_dot = index > 0 and tokens[index - 1].text == "."
-            is_key = bool(stack) and stack[-1] == "{" and index + 1 < len(tokens) and tokens[index + 1].text == ":"
-            if not (after_dot or is_key):
-                found.add(token.text)
-    return found
+    return {token.text for index, token, is_key in _walk(tokens)
+            if token.kind == "ident" and not is_key and not (index > 0 and tokens[index - 1].text == ".")}
 
 
 def _check_grant(file: str, rule: Rule) -> list[Problem]:
