@@ -17,7 +17,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .engine import Decision, Engine
 from .policy_checks import MANIFEST, PolicyError, manifest_text
@@ -147,22 +147,25 @@ class ActiveEngine:
         stored = policy_at(revision)
         return stored is not None and stored.version == engine.policy_version
 
-    def decide(self, actor: str, action: str, resource: str, *, explain: bool = False) -> Decision:
+    def decide(self, actor: str, action: str, resource: str, *, explain: bool = False,
+               why_not: bool = False) -> Decision:
         for _ in range(self.RETRIES):
             engine, refused, stamp = self.current()
             if engine is None:
                 return refused  # type: ignore[return-value]
-            decision = engine.decide(actor, action, resource, explain=explain)
+            # the stamp read with the version answers the cache lookup: one statement per cached decision
+            decision = engine.decide(actor, action, resource, explain=explain, why_not=why_not, stamp=stamp)
             if decision.error or self._consistent(engine, stamp, decision.revision):
                 return decision
         return _refused("policy changed while deciding", self.policy_version, stamp[1])
 
-    def decide_many(self, checks: list[tuple[str, str, str]]) -> list[Decision]:
+    def decide_many(self, checks: list[tuple[str, str, str]],
+                    past_deadline: Callable[[], bool] = lambda: False) -> list[Decision]:
         for _ in range(self.RETRIES):
             engine, refused, stamp = self.current()
             if engine is None:
                 return [refused for _check in checks]  # type: ignore[misc]
-            decisions = engine.decide_many(checks)
+            decisions = engine.decide_many(checks, past_deadline)
             revision = max((d.revision for d in decisions), default=-1)
             if any(d.error for d in decisions) or self._consistent(engine, stamp, revision):
                 return decisions

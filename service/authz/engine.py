@@ -186,15 +186,16 @@ class Engine:
     # -- the public interface -------------------------------------------------
 
     def decide(self, actor: str, action: str, resource: str, *, explain: bool = False,
-               why_not: bool = False) -> Decision:
+               why_not: bool = False, stamp: tuple[str, int] | None = None) -> Decision:
         """May `actor` take `action` on `resource`? Denies on anything unknown or any error.
 
-        `why_not`: a deny lists what each rule that could have allowed it lacks (whynot.py)."""
+        `why_not`: a deny lists what each rule that could have allowed it lacks (whynot.py).
+        `stamp`: the store's revision stamp, if the caller has just read it (saves reading it again)."""
         revision = -1
         explain = explain or why_not
         try:
             if not explain:
-                stamp = revision_stamp()
+                stamp = stamp or revision_stamp()
                 revision = stamp[1]
                 cached = self.cache.get(stamp, (actor, action, resource))
                 if cached is not None:
