@@ -4,12 +4,14 @@ For each check, one `SELECT EXISTS (...)` over the same store answers "is the ac
 resource's organization, or of a partner with an active partnership with it" — the two indexed
 reads every decision makes, without roles, grants, the revision stamp or any Python objects. For a
 list, one `SELECT` of a partner's active customers. Both run on the driver's own cursor (sqlite3 or
-psycopg2), not through peewee: the floor is the database's cost plus the thinnest Python around it.
+psycopg2), not through peewee, and on PostgreSQL as prepared statements (planned once, as the
+service's own statements are): the floor is the database's cost plus the thinnest Python around it.
 
 The answers are not the policy's (no roles, no grants): the floor prices the reads, not the rules.
 """
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any, Callable
 
@@ -38,6 +40,9 @@ def _list_sql(param: str) -> str:
     return f"SELECT customer_id FROM partnership WHERE partner_id = {param} AND status = 'active'"
 
 
+_instances = itertools.count()
+
+
 def _ident(ref: str) -> int:
     return int(ref.split(":", 1)[1])
 
@@ -46,10 +51,19 @@ class DataFloor:
     """Timed floor queries on the bound store's raw driver connection."""
 
     def __init__(self) -> None:
-        param = database.obj.param  # '?' (sqlite3) or '%s' (psycopg2)
-        self.check_sql = {kind: _check_sql(kind, param) for kind in _OWNER}
-        self.list_sql = _list_sql(param)
+        self.postgres = database.obj.param != "?"
         self.cursor = database.connection().cursor()
+        self.check_sql = {kind: self._statement(f"floor_{kind}", _check_sql(kind, "?"), 4) for kind in _OWNER}
+        self.list_sql = self._statement("floor_list", _list_sql("?"), 1)
+
+    def _statement(self, name: str, sql: str, params: int) -> str:
+        """What to execute for `sql`: itself (SQLite), or a statement prepared now (PostgreSQL)."""
+        if not self.postgres:
+            return sql
+        numbered = "".join(f"${i}{part}" if i else part for i, part in enumerate(sql.split("?")))
+        name = f"{name}_{next(_instances)}"  # unique on the connection, beside earlier DataFloors'
+        self.cursor.execute(f"PREPARE {name} AS {numbered}")
+        return f"EXECUTE {name}({', '.join(['%s'] * params)})"
 
     def check(self, actor: str, resource: str) -> bool:
         kind = resource.split(":", 1)[0]

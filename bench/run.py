@@ -37,7 +37,7 @@ from typing import Any, Callable
 from service.store import database, init_schema, open_database
 from service.store.world import load_world
 
-from . import client, servers
+from . import client, decision_cost, servers
 from .checks import Check, distinct_checks, zipf_sequence
 from .world import BenchWorld, generate, row_count
 
@@ -148,6 +148,12 @@ def rows(postgres: bool) -> list[Row]:
             "≥ 0.9× log off", _at_least(_get("http_check_rps"), 0.9), _get("http_check_rps")),
         Row("http_check_median_us_logged", "POST /v1/check, median, decision log to a file + recording", "µs",
             "≤ 1.1× log off", _at_most(_get("http_check_median_us"), 1.1), _get("http_check_median_us")),
+        Row("statements_cold", "statements per uncached decision (measured)", ""),
+        Row("statements_warm", "statements per cached decision (measured)", ""),
+        Row("rows_cold", "rows read per uncached decision (PostgreSQL's count)", ""),
+        Row("rows_warm", "rows read per cached decision (PostgreSQL's count)", ""),
+        Row("pg_cpu_cold_us", "PostgreSQL server CPU per uncached decision", "µs"),
+        Row("pg_cpu_warm_us", "PostgreSQL server CPU per cached decision", "µs"),
         Row("list_admin_ms", "POST /v1/list administrator, median", "ms", "≤ 5", lambda v, f: v <= 5),
         Row("list_collaborator_ms", "POST /v1/list collaborator, median", "ms", "≤ 3", lambda v, f: v <= 3),
         Row("list_admin_100k_ms", "POST /v1/list administrator, 10× world", "ms", "≤ 7.5 (1.5× of 5)",
@@ -316,7 +322,8 @@ def timed_decides(engine: Any, checks: list[Check]) -> tuple[list[float], int]:
 CHUNK = 100  # decide() and the data floor alternate in chunks of this many checks
 
 
-def decide_phase(report: Report, cold: list[Check], warm: list[Check], profile: list[Check]) -> None:
+def decide_phase(report: Report, cold: list[Check], warm: list[Check], profile: list[Check],
+                 costed: list[Check]) -> None:
     from service.authz.active_policy import ActiveEngine
     from service.authz.engine import Engine
 
@@ -364,6 +371,12 @@ def decide_phase(report: Report, cold: list[Check], warm: list[Check], profile: 
     report.add("warm Zipf sample", f"{len(warm_us)} calls over {len(set(warm))} distinct checks (Zipf s=1.1), "
                                    f"{100 * warm_allowed / len(warm_us):.0f}% allowed, "
                                    f"p99 {percentile(warm_us, 0.99):.0f} µs")
+    for name, measured in (("cold", decision_cost.measure(engine, costed)),  # never asked: uncached
+                           ("warm", decision_cost.measure(engine, costed))):  # the same again: cached
+        report.put(f"statements_{name}", measured.statements)
+        report.put(f"rows_{name}", measured.rows, "SQLite: not counted")
+        report.put(f"pg_cpu_{name}_us", measured.server_cpu_us, "SQLite, or PostgreSQL not on this host")
+        report.add(f"database cost, {name}", measured.text())
     if profile:
         profiler = cProfile.Profile()
         profiler.enable()
@@ -661,13 +674,16 @@ def main(argv: list[str] | None = None) -> int:
         report.add("base world", f"{world.customer_count:,} customers, {row_count(world):,} rows: generated in "
                                  f"{generated:.1f} s, load_world {seconds:.1f} s")
         fresh_count = s.batch_reps * 100  # checks asked only once, in the cold batches
-        sample = distinct_checks(world, refs, s.cold + s.warm_distinct + args.profile + 500 + fresh_count, seed=7)
+        costed_count = s.cold // 2  # fresh checks whose database cost is counted (bench/decision_cost.py)
+        sample = distinct_checks(world, refs, s.cold + s.warm_distinct + args.profile + costed_count
+                                 + 500 + fresh_count, seed=7)
         cold = sample[:s.cold]
         warm_items = sample[s.cold:s.cold + s.warm_distinct]
         profile = sample[s.cold + s.warm_distinct:s.cold + s.warm_distinct + args.profile]
+        costed = sample[len(sample) - (500 + fresh_count) - costed_count:len(sample) - (500 + fresh_count)]
         batch_pool = sample[-(500 + fresh_count):]  # the first 500 overlap between batches; the rest are fresh
         try:
-            decide_phase(report, cold, zipf_sequence(warm_items, s.warm_calls), profile)
+            decide_phase(report, cold, zipf_sequence(warm_items, s.warm_calls), profile, costed)
             inproc_list_phase(report, world, refs, 0, s.list_reps)
         except Exception as exc:  # report what failed and go on to the HTTP figures
             report.fail(["floor_check_median_us", "floor_check_p99_us", "decide_cold_median_us",

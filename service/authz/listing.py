@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from service.store.db import database
+from service.store import fast_sql
 from service.store.models import Invitation, utcnow
 
 from .vocabulary import is_known
@@ -135,13 +135,13 @@ _NAMED = re.compile(r":(user|now|after|limit)\b")
 def _execute(sql: str, values: dict[str, Any]) -> list[tuple]:
     """Run `sql` with :name parameters, in the driver's positional style."""
     params: list[Any] = []
-    placeholder = database.obj.param
 
     def bind(match: re.Match) -> str:
         params.append(values[match.group(1)])
-        return placeholder
+        return "?"
 
-    return database.execute_sql(_NAMED.sub(bind, sql), params).fetchall()
+    # on the decision path's helpers: prepared once per connection on PostgreSQL (fast_sql.py)
+    return fast_sql.fetch_all(_NAMED.sub(bind, sql), tuple(params))
 
 
 def list_ids(user_id: int, action: str, resource_type: str, *, after: int = 0, limit: int = 100) -> list[int]:

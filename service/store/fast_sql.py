@@ -7,10 +7,15 @@ was more than the database's own work. These helpers use the very connection pee
 this thread (opened as peewee's autoconnect would), and raise a driver error as peewee's own
 exception type, so callers see exactly what execute_sql would have raised.
 
-Statements are written with `?` placeholders; on PostgreSQL they become `%s` (once per text).
+Statements are written with `?` placeholders. On PostgreSQL each statement is prepared once per
+connection (PREPARE ... AS, then EXECUTE): planning a statement cost PostgreSQL more CPU than running
+it (bench/decision_cost.py measures the server's CPU per decision). A prepared statement lives as
+long as its session, and survives a rolled-back transaction.
 """
 from __future__ import annotations
 
+import itertools
+import weakref
 from typing import Any
 
 import peewee
@@ -18,7 +23,8 @@ import peewee
 from .db import database
 
 _translate_errors = peewee.__exception_wrapper__
-_converted: dict[str, str] = {}
+# PostgreSQL: connection -> {statement text: name of its prepared statement on that connection}
+_prepared: "weakref.WeakKeyDictionary[Any, dict[str, str]]" = weakref.WeakKeyDictionary()
 
 
 def _connection() -> Any:
@@ -28,20 +34,34 @@ def _connection() -> Any:
     return db.connection()
 
 
-def _sql(text: str) -> str:
-    if database.obj.param == "?":
-        return text
-    converted = _converted.get(text)
-    if converted is None:
-        converted = _converted[text] = text.replace("?", "%s")
-    return converted
+def _numbered(sql: str) -> str:
+    """`?` placeholders as PostgreSQL's $1, $2, ... (no statement here has a `?` inside a literal)."""
+    counter = itertools.count(1)
+    return "".join(f"${next(counter)}{part}" if i else part for i, part in enumerate(sql.split("?")))
+
+
+def _execute_prepared(conn: Any, cursor: Any, sql: str, params: tuple[Any, ...]) -> None:
+    names = _prepared.get(conn)
+    if names is None:
+        names = _prepared[conn] = {}
+    name = names.get(sql)
+    if name is None:
+        name = f"authz_fast_{len(names)}"
+        cursor.execute(f"PREPARE {name} AS {_numbered(sql)}")
+        names[sql] = name
+    cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}", params)
 
 
 def _cursor(sql: str, params: tuple[Any, ...]) -> Any:
     conn = _connection()
     with _translate_errors:
         cursor = conn.cursor()
-        cursor.execute(_sql(sql), params)
+        if database.obj.param == "?":
+            cursor.execute(sql, params)
+        elif params or sql.startswith("SELECT"):
+            _execute_prepared(conn, cursor, sql, params)
+        else:  # BEGIN, COMMIT
+            cursor.execute(sql)
     return cursor
 
 
