@@ -2,9 +2,10 @@
 
 The served engine reads no policy file: each decision reads the store's revision stamp and, when
 the stamp is new to this process, the active version with it (one statement,
-policy_store.active_version_and_stamp), and asks the engine built for that version. An activation bumps the revision in its own transaction, so the very next
-decision of every worker sees the new version; an engine is built once per version and process
-(one Oso per process) and kept, with its own decision cache, pattern memo and shape table.
+policy_store.active_version_and_stamp), and asks the engine built for that version. An activation
+bumps the revision in its own transaction, so the very next decision of every worker sees a new
+stamp and reads the new version; an engine is built once per version and process (one Oso per
+process) and kept, with its own decision cache, pattern memo and shape table.
 
 A version that cannot be built (its text no longer loads with this code) denies every decision
 with a clear error and makes the worker report not ready; it never raises out of a worker.
