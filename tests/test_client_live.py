@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 from flask import Flask, g, request
 
-from conftest import BACKENDS, DEMO_WORLD, fresh_store_url
+from conftest import BACKENDS, DEMO_WORLD, activate_repo_policy, fresh_store_url
 from live_servers import instances
 from live_servers import request as http
 from partner_authz_client import AuthzClient, AuthzRequestError
@@ -37,6 +37,7 @@ class Live:
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     url = fresh_store_url(request.param, tmp_path_factory.mktemp("client"))
     demo = load_world(read_world_file(DEMO_WORLD))
+    activate_repo_policy()  # the served engine decides with the store's active version
     _, check_key = create_key("client-test", "check")
     _, write_key = create_key("client-test-writer", "write")
     database.close()  # the server opens its own connections

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from conftest import DEMO_WORLD, POSTGRES_URL, fresh_store_url
+from conftest import DEMO_WORLD, POSTGRES_URL, activate_repo_policy, fresh_store_url
 from live_servers import instances
 from live_servers import request as http
 from partner_authz_client import AuthzClient
@@ -62,6 +62,7 @@ class Cluster:
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     url = fresh_store_url("postgres", tmp_path)
     demo = load_world(read_world_file(DEMO_WORLD))
+    activate_repo_policy()  # the served engine decides with the store's active version
     _, check_key = create_key("instances-check", "check")
     _, write_key = create_key("instances-write", "write")
     database.close()  # the instances open their own connections
