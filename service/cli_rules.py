@@ -30,11 +30,12 @@ def rules(write: bool, check: bool) -> None:
 @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
 def fill_missing(path: Path | None) -> None:
     """Write the engine's explained `missing` into deny rows of tests/policy/*.yaml (or PATH) lacking it."""
-    from service.authz import get_engine
+    from service.authz import Engine
     from service.authz.missing_rows import fill
     from service.authz.tables import DEFAULT_TABLE_DIR
     target = path or DEFAULT_TABLE_DIR
     files = sorted(target.glob("*.yaml")) if target.is_dir() else [target]
+    engine = Engine()  # the rules of policies/, which the tables describe (the temporary store has no active version)
     for file in files:
-        for line in fill(file, get_engine()):
+        for line in fill(file, engine):
             click.echo(line)
