@@ -611,8 +611,9 @@ def render(report: Report, s: Settings, store: Store, commit: str, date: str, el
               "keep-alive, no access log), 127.0.0.1, AUTHZ_DECISION_LOG=off unless stated; client: "
               f"{s.connections} processes with http.client, one kept-alive connection each; service, floor "
               f"and logged service measured in {s.http_rounds} interleaved rounds; check mix: Zipf over "
-              f"{s.warm_distinct} distinct checks. In-process figures: one thread, decision cache on only for "
-              f"the warm rows; data floor and decide() alternate in chunks of {CHUNK} checks."]
+              f"{s.warm_distinct} distinct checks. In-process figures: one thread, the served engine (store's "
+              "active version, shape table on); cold = each check asked once (decision cache misses), warm = "
+              f"the same checks again; data floor and decide() alternate in chunks of {CHUNK} checks."]
     if report.notes:
         lines += ["", "n/a figures:"]
         lines += [f"- `{k}`: {why}" for k, why in report.notes.items()]
