@@ -320,6 +320,10 @@ def timed_decides(engine: Any, checks: list[Check]) -> tuple[list[float], int]:
 
 
 CHUNK = 100  # decide() and the data floor alternate in chunks of this many checks
+# The service as measured unless a figure says otherwise: no decision log, no recorded decisions
+# (AUTHZ_DECISION_STORE is the audit recording's switch, where that feature is present; the
+# logged service turns it on with --recording-env AUTHZ_DECISION_STORE=on)
+QUIET = {"AUTHZ_DECISION_LOG": "off", "AUTHZ_DECISION_STORE": "off"}
 
 
 def decide_phase(report: Report, cold: list[Check], warm: list[Check], profile: list[Check],
@@ -460,7 +464,7 @@ def http_phase(report: Report, s: Settings, url: str, tmp: Path, world: BenchWor
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     if why:
         report.add("API key", f"none ({why}); requests sent without Authorization")
-    env = {"DATABASE_URL": url, "AUTHZ_DECISION_LOG": "off"}
+    env = {"DATABASE_URL": url, **QUIET}
     # the same service with the decision log to a file and the audit recording on (its settings given)
     logged_env = {**env, "AUTHZ_DECISION_LOG": str(tmp / "decisions.log"), **recording}
     with servers.gunicorn("service.wsgi:app", ports[0], tmp / "service.log", env) as master, \
@@ -557,7 +561,7 @@ def large_phase(report: Report, s: Settings, store: Store, port: int) -> None:
     close_store()
     key, why = create_key(url)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    env = {"DATABASE_URL": url, "AUTHZ_DECISION_LOG": "off"}
+    env = {"DATABASE_URL": url, **QUIET}
     with servers.gunicorn("service.wsgi:app", port, store.tmp / "large.log", env) as master:
         partner = world.partners[partner_index]
         for key_name, actor in (("list_admin_100k_ms", partner.admin),
