@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test install init-db bench bench-quick bench-demo bench-impact clean
+.PHONY: run test install init-db bench bench-quick bench-postgres bench-demo bench-impact clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "partner-authz needs Python 3.11 or 3.12 (oso 0.27.3 has no wheels for %d.%d)" % v)'
@@ -33,11 +33,18 @@ test: $(STAMP)
 	else echo "tests run on SQLite only: PostgreSQL SKIPPED (set TEST_POSTGRES_URL, e.g. from .ci/start-postgres)"; fi
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# BENCH_ARGS: more options of bench/run.py, e.g. --port 8600 --recording-env NAME=VALUE
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 bench-quick: $(STAMP)
-	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
+
+# the same figures on PostgreSQL: BENCH_POSTGRES_URL, else TEST_POSTGRES_URL, else DATABASE_URL (its public schema is WIPED)
+bench-postgres: $(STAMP)
+	@url="$${BENCH_POSTGRES_URL:-$${TEST_POSTGRES_URL:-$$DATABASE_URL}}"; \
+	case "$$url" in postgres*) ;; *) echo "bench-postgres: set BENCH_POSTGRES_URL (or TEST_POSTGRES_URL) to a PostgreSQL URL"; exit 2;; esac; \
+	$(BIN)/python -m bench.run --postgres "$$url" $(BENCH_ARGS)
 
 bench-demo: $(STAMP)
 	$(BIN)/python -m bench.demo

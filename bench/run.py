@@ -1,11 +1,15 @@
-"""`make bench` / `make bench-quick`: measure the decision path and print figures beside their targets.
+"""`make bench` / `make bench-quick` / `make bench-postgres`: the decision path beside its floors and targets.
 
 One run: generate a seeded world, load it through load_world() into a fresh
-SQLite file under /tmp/bench-*/, time in-process Engine.decide() (cold and
-warm), then serve it with gunicorn next to a bare Flask floor app and time
-POST /v1/check, /v1/check/batch and /v1/list; finally the same lists on a 10x
-world and one worker's resident memory. Prints a markdown table and writes it
-to bench/results/<date>.md plus bench/results/latest.json.
+SQLite file under /tmp/bench-*/ (or, with --postgres URL, into that database,
+whose public schema is wiped), time the data floor (bench/data_floor.py: one
+indexed query per check) and in-process decide() (cold, warm) and lists on the
+same checks, then serve the store with gunicorn next to a bare Flask floor app
+(the same gunicorn config: keep-alive gthread workers) and time POST /v1/check,
+/v1/check/batch and /v1/list, the check figures also with the decision log on;
+finally the lists on a 10x world and one worker's resident memory. Prints a
+markdown table (figure, floor, ratio, target) and writes it to
+bench/results/<date>[-postgres][-quick].md plus latest[-postgres][-quick].json.
 
 A figure whose endpoint is missing or failing is n/a (null in JSON) with the
 reason in the notes; the run itself does not fail for it.
@@ -33,7 +37,7 @@ from typing import Any, Callable
 from service.store import database, init_schema, open_database
 from service.store.world import load_world
 
-from . import client, servers
+from . import client, decision_cost, servers
 from .checks import Check, distinct_checks, zipf_sequence
 from .world import BenchWorld, generate, row_count
 
@@ -65,38 +69,113 @@ class Settings:
 FULL = Settings("full", 50, 200, 3, 10, 2000, 500, 5000, 10.0, 1.0, 8, 50, 50, 3.0, 1000, 4)
 QUICK = Settings("quick", 5, 200, 3, 2, 500, 200, 2000, 2.0, 0.5, 8, 10, 15, 1.0, 300, 2)
 
-# (key, label, unit, target as text, predicate on (value, figures) -> met?)
-Target = Callable[[float, dict[str, Any]], bool]
-ROWS: list[tuple[str, str, str, str, Target | None]] = [
-    ("decide_cold_median_us", "decide() cold, median", "µs", "≤ 300", lambda v, f: v <= 300),
-    ("decide_cold_p99_us", "decide() cold, p99", "µs", "≤ 1000", lambda v, f: v <= 1000),
-    ("decide_warm_median_us", "decide() warm Zipf mix, median", "µs", "≤ 30", lambda v, f: v <= 30),
-    ("http_check_rps", "POST /v1/check, requests/s", "req/s", "≥ 60% of floor",
-     lambda v, f: f.get("http_floor_rps") is not None and v >= 0.6 * f["http_floor_rps"]),
-    ("http_floor_rps", "floor (bare Flask), requests/s", "req/s", "", None),
-    ("http_check_median_us", "POST /v1/check, median", "µs", "≤ 1.5× floor median",
-     lambda v, f: f.get("http_floor_median_us") is not None and v <= 1.5 * f["http_floor_median_us"]),
-    ("http_floor_median_us", "floor, median", "µs", "", None),
-    ("batch100_median_ms", "POST /v1/check/batch (100 fresh checks), median", "ms", "≤ 15", lambda v, f: v <= 15),
-    ("list_admin_ms", "POST /v1/list administrator, median", "ms", "≤ 5", lambda v, f: v <= 5),
-    ("list_collaborator_ms", "POST /v1/list collaborator, median", "ms", "≤ 3", lambda v, f: v <= 3),
-    ("list_admin_100k_ms", "POST /v1/list administrator, 10× world", "ms", "≤ 7.5 (1.5× of 5)",
-     lambda v, f: v <= 7.5),
-    ("list_collaborator_100k_ms", "POST /v1/list collaborator, 10× world", "ms", "≤ 4.5 (1.5× of 3)",
-     lambda v, f: v <= 4.5),
-    ("worker_rss_mb_100k", "one worker's RSS, 10× world", "MB", "≤ 150", lambda v, f: v <= 150),
-]
-JSON_KEYS = [r[0] for r in ROWS] + ["commit"]
+Figures = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a figure, the floor it is compared with (if any) and its target."""
+
+    key: str
+    label: str
+    unit: str
+    target: str = ""
+    met: Callable[[float, Figures], bool] | None = None
+    floor: Callable[[Figures], float | None] | None = None  # the value the ratio divides by
+
+
+def _get(key: str, factor: float = 1.0) -> Callable[[Figures], float | None]:
+    return lambda f: None if f.get(key) is None else f[key] * factor
+
+
+def _at_most(floor: Callable[[Figures], float | None], times: float, also: float | None = None):
+    """Met when value ≤ times × floor (and ≤ `also`, a target kept from the first speed issue)."""
+    def met(v: float, f: Figures) -> bool:
+        base = floor(f)
+        return base is not None and v <= times * base and (also is None or v <= also)
+    return met
+
+
+def _at_least(floor: Callable[[Figures], float | None], times: float):
+    def met(v: float, f: Figures) -> bool:
+        base = floor(f)
+        return base is not None and v >= times * base
+    return met
+
+
+def _batch_floor(f: Figures) -> float | None:
+    """100 data-floor queries plus one floor request (sequential client), in ms."""
+    if f.get("floor_check_median_us") is None or f.get("http_floor_seq_median_us") is None:
+        return None
+    return (100 * f["floor_check_median_us"] + f["http_floor_seq_median_us"]) / 1000.0
+
+
+def rows(postgres: bool) -> list[Row]:
+    cold = 3 if postgres else 4
+    floor_us, floor_list = _get("floor_check_median_us"), _get("floor_list_ms")
+    floor_list_100k = _get("floor_list_100k_ms")
+    http_rps, http_med = _get("http_floor_rps"), _get("http_floor_median_us")
+    return [
+        Row("floor_check_median_us", "data floor: one indexed query per check, median", "µs"),
+        Row("floor_check_p99_us", "data floor, p99", "µs"),
+        Row("decide_cold_median_us", "decide() cold, median", "µs", f"≤ {cold}× data floor (and ≤ 300 µs)",
+            _at_most(floor_us, cold, 300), floor_us),
+        Row("decide_cold_p99_us", "decide() cold, p99", "µs", "≤ 12× data floor median (and ≤ 1000 µs)",
+            _at_most(floor_us, 12, 1000), floor_us),
+        Row("decide_warm_median_us", "decide() warm (exact cache), median", "µs", "≤ 1× data floor",
+            _at_most(floor_us, 1), floor_us),
+        Row("decide_zipf_median_us", "decide() warm Zipf mix, median", "µs", "≤ 30", lambda v, f: v <= 30),
+        Row("floor_list_ms", "data floor list: one SELECT of a partner's active customers", "ms"),
+        Row("list_admin_inproc_ms", "in-process list, administrator", "ms", "≤ 3× floor list",
+            _at_most(floor_list, 3), floor_list),
+        Row("list_collaborator_inproc_ms", "in-process list, collaborator", "ms", "≤ 3× floor list",
+            _at_most(floor_list, 3), floor_list),
+        Row("floor_list_100k_ms", "data floor list, 10× world", "ms"),
+        Row("list_admin_inproc_100k_ms", "in-process list, administrator, 10× world", "ms", "≤ 3× floor list",
+            _at_most(floor_list_100k, 3), floor_list_100k),
+        Row("list_collaborator_inproc_100k_ms", "in-process list, collaborator, 10× world", "ms",
+            "≤ 3× floor list", _at_most(floor_list_100k, 3), floor_list_100k),
+        Row("http_check_rps", "POST /v1/check, requests/s (8 keep-alive connections)", "req/s",
+            "≥ 0.85× floor app", _at_least(http_rps, 0.85), http_rps),
+        Row("http_floor_rps", "floor app (bare Flask, same server), requests/s", "req/s"),
+        Row("http_check_median_us", "POST /v1/check, median, same load", "µs", "≤ 1.25× floor app",
+            _at_most(http_med, 1.25), http_med),
+        Row("http_floor_median_us", "floor app, median", "µs"),
+        Row("http_floor_seq_median_us", "floor app, one request (sequential client), median", "µs"),
+        Row("batch100_median_ms", "POST /v1/check/batch (100 never-asked checks), median", "ms",
+            "≤ 100× data floor + 1 floor request (and ≤ 15 ms)", _at_most(_batch_floor, 1, 15), _batch_floor),
+        Row("http_check_rps_logged", "POST /v1/check, requests/s, decision log to a file + recording", "req/s",
+            "≥ 0.9× log off", _at_least(_get("http_check_rps"), 0.9), _get("http_check_rps")),
+        Row("http_check_median_us_logged", "POST /v1/check, median, decision log to a file + recording", "µs",
+            "≤ 1.1× log off", _at_most(_get("http_check_median_us"), 1.1), _get("http_check_median_us")),
+        Row("statements_cold", "statements per uncached decision (measured)", ""),
+        Row("statements_warm", "statements per cached decision (measured)", ""),
+        Row("rows_cold", "rows read per uncached decision (PostgreSQL's count)", ""),
+        Row("rows_warm", "rows read per cached decision (PostgreSQL's count)", ""),
+        Row("pg_cpu_cold_us", "PostgreSQL server CPU per uncached decision", "µs"),
+        Row("pg_cpu_warm_us", "PostgreSQL server CPU per cached decision", "µs"),
+        Row("list_admin_ms", "POST /v1/list administrator, median", "ms", "≤ 5", lambda v, f: v <= 5),
+        Row("list_collaborator_ms", "POST /v1/list collaborator, median", "ms", "≤ 3", lambda v, f: v <= 3),
+        Row("list_admin_100k_ms", "POST /v1/list administrator, 10× world", "ms", "≤ 7.5 (1.5× of 5)",
+            lambda v, f: v <= 7.5),
+        Row("list_collaborator_100k_ms", "POST /v1/list collaborator, 10× world", "ms", "≤ 4.5 (1.5× of 3)",
+            lambda v, f: v <= 4.5),
+        Row("worker_rss_mb_100k", "one worker's RSS, 10× world", "MB", "≤ 150", lambda v, f: v <= 150),
+    ]
+
+
+ROWS = rows(False)
+JSON_KEYS = [r.key for r in ROWS]
 
 
 @dataclass
 class Report:
-    figures: dict[str, float | None] = field(default_factory=lambda: {k: None for k, *_ in ROWS})
+    figures: dict[str, float | None] = field(default_factory=lambda: {k: None for k in JSON_KEYS})
     notes: dict[str, str] = field(default_factory=dict)     # figure -> why n/a
     extra: list[tuple[str, str]] = field(default_factory=list)  # (label, value) context rows
 
     def put(self, key: str, value: float | None, why: str | None = None) -> None:
-        self.figures[key] = None if value is None else round(value, 1)
+        self.figures[key] = None if value is None else round(value, 2 if value < 100 else 1)
         if value is None:
             self.notes[key] = why or "not measured"
 
@@ -134,15 +213,35 @@ def close_store() -> None:
         database.close()
 
 
-def load_into(path: Path, world: BenchWorld) -> tuple[dict[str, str], float]:
-    """Load world into a fresh SQLite file through load_world(); (key map, seconds)."""
+@dataclass(frozen=True)
+class Store:
+    """Where the worlds are loaded: fresh SQLite files under tmp, or one PostgreSQL database (wiped)."""
+
+    tmp: Path
+    postgres_url: str | None = None
+
+    def url(self, name: str) -> str:
+        return self.postgres_url or f"sqlite:///{self.tmp / name}.db"
+
+    @property
+    def backend(self) -> str:
+        return "PostgreSQL" if self.postgres_url else "SQLite"
+
+
+def load_into(url: str, world: BenchWorld) -> tuple[dict[str, str], float]:
+    """Load world into a fresh store through load_world(); (key map, seconds)."""
     close_store()
-    open_database(f"sqlite:///{path}")
+    open_database(url)
     database.connect(reuse_if_open=True)
+    if url.startswith("postgres"):
+        database.execute_sql("DROP SCHEMA public CASCADE")
+        database.execute_sql("CREATE SCHEMA public")
     init_schema()
     started = time.perf_counter()
     refs = load_world(world.data)
     seconds = time.perf_counter() - started
+    if url.startswith("postgres"):
+        database.execute_sql("ANALYZE")  # as a store that has served a while: planner statistics exist
     activate_repository_policy()
     return refs, seconds
 
@@ -154,12 +253,12 @@ def activate_repository_policy() -> None:
     activate(read_candidate(POLICY_DIR), "bench", if_changed=True)
 
 
-def create_key(db_path: Path) -> tuple[str | None, str | None]:
+def create_key(url: str) -> tuple[str | None, str | None]:
     """A check-scoped API key from `authz keys create` (its last line), or (None, why)."""
     authz = Path(sys.executable).parent / "authz"
     cmd = [str(authz)] if authz.exists() else [sys.executable, "-m", "service.cli"]
     cmd += ["keys", "create", "--name", "bench", "--scope", "check"]
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_path}"}
+    env = {**os.environ, "DATABASE_URL": url}
     try:
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -220,8 +319,19 @@ def timed_decides(engine: Any, checks: list[Check]) -> tuple[list[float], int]:
     return out, allowed
 
 
-def decide_phase(report: Report, cold: list[Check], warm: list[Check], profile: list[Check]) -> None:
+CHUNK = 100  # decide() and the data floor alternate in chunks of this many checks
+# The service as measured unless a figure says otherwise: no decision log, no recorded decisions
+# (AUTHZ_DECISION_STORE is the audit recording's switch, where that feature is present; the
+# logged service turns it on with --recording-env AUTHZ_DECISION_STORE=on)
+QUIET = {"AUTHZ_DECISION_LOG": "off", "AUTHZ_DECISION_STORE": "off"}
+
+
+def decide_phase(report: Report, cold: list[Check], warm: list[Check], profile: list[Check],
+                 costed: list[Check]) -> None:
+    from service.authz.active_policy import ActiveEngine
     from service.authz.engine import Engine
+
+    from .data_floor import DataFloor
 
     # First without the shape table, for the cost of first sights (context, not a target) ...
     first_sight = Engine(shape_table=False)
@@ -230,25 +340,47 @@ def decide_phase(report: Report, cold: list[Check], warm: list[Check], profile: 
     gc.freeze()
     cold_us, _ = timed_decides(first_sight, cold)
     learnt = len(first_sight.patterns.entries) if first_sight.patterns else 0
-    report.add("cold sample without the shape table (AUTHZ_SHAPE_TABLE=0)",
+    report.add("cold sample without the shape table (AUTHZ_SHAPE_TABLE=0, plain Engine)",
                f"median {statistics.median(cold_us):.0f} µs, p99 {percentile(cold_us, 0.99):.0f} µs, "
                f"{learnt} first sights evaluated by Polar")
-    # ... then the engine as served (service/wsgi.py turns the table on): the figures.
+    # ... then the engine as served: the store's active version (service/wsgi.py turns the shape table on)
+    os.environ["AUTHZ_SHAPE_TABLE"] = "1"
     started = time.perf_counter()
-    engine = Engine(shape_table=True)
-    report.add("Engine() start-up with the shape table", f"{(time.perf_counter() - started) * 1000:.0f} ms "
-               f"({len(engine.patterns.table) if engine.patterns else 0} shapes)")
+    engine = ActiveEngine()
+    engine.readiness()  # builds the active version's engine, as start_engine() does in a worker
+    built = engine.last
+    report.add("engine start-up with the shape table", f"{(time.perf_counter() - started) * 1000:.0f} ms "
+               f"({len(built.patterns.table) if built and built.patterns else 0} shapes)")
     gc.freeze()
-    cold_us, cold_allowed = timed_decides(engine, cold)
+    floor = DataFloor()
+    cold_us, floor_us, cold_allowed, floor_allowed = [], [], 0, 0
+    for i in range(0, len(cold), CHUNK):  # alternate, so that other load weighs on both alike
+        chunk = cold[i:i + CHUNK]
+        floor_us += floor.time_checks(chunk)
+        times, allowed = timed_decides(engine, chunk)
+        cold_us += times
+        cold_allowed += allowed
+    report.put("floor_check_median_us", statistics.median(floor_us))
+    report.put("floor_check_p99_us", percentile(floor_us, 0.99))
     report.put("decide_cold_median_us", statistics.median(cold_us))
     report.put("decide_cold_p99_us", percentile(cold_us, 0.99))
-    learnt = len(engine.patterns.entries) if engine.patterns else 0
+    learnt = len(built.patterns.entries) if built and built.patterns else 0
     report.add("cold sample", f"{len(cold_us)} distinct checks, {100 * cold_allowed / len(cold_us):.0f}% allowed, "
                               f"{learnt} shapes outside the table evaluated by Polar")
+    exact_us, _ = timed_decides(engine, cold)  # the same checks again: every one answered by the cache
+    report.put("decide_warm_median_us", statistics.median(exact_us))
+    report.add("warm (exact cache) p99", f"{percentile(exact_us, 0.99):.1f} µs")
     warm_us, warm_allowed = timed_decides(engine, warm)
-    report.put("decide_warm_median_us", statistics.median(warm_us))
-    report.add("warm sample", f"{len(warm_us)} calls over {len(set(warm))} distinct checks (Zipf s=1.1), "
-                              f"{100 * warm_allowed / len(warm_us):.0f}% allowed, p99 {percentile(warm_us, 0.99):.0f} µs")
+    report.put("decide_zipf_median_us", statistics.median(warm_us))
+    report.add("warm Zipf sample", f"{len(warm_us)} calls over {len(set(warm))} distinct checks (Zipf s=1.1), "
+                                   f"{100 * warm_allowed / len(warm_us):.0f}% allowed, "
+                                   f"p99 {percentile(warm_us, 0.99):.0f} µs")
+    for name, measured in (("cold", decision_cost.measure(engine, costed)),  # never asked: uncached
+                           ("warm", decision_cost.measure(engine, costed))):  # the same again: cached
+        report.put(f"statements_{name}", measured.statements)
+        report.put(f"rows_{name}", measured.rows, "SQLite: not counted")
+        report.put(f"pg_cpu_{name}_us", measured.server_cpu_us, "SQLite, or PostgreSQL not on this host")
+        report.add(f"database cost, {name}", measured.text())
     if profile:
         profiler = cProfile.Profile()
         profiler.enable()
@@ -261,6 +393,36 @@ def decide_phase(report: Report, cold: list[Check], warm: list[Check], profile: 
         text.write("by cumulative time:\n")
         stats.sort_stats("cumulative").print_stats(25)
         print(text.getvalue(), flush=True)
+
+
+def inproc_list_phase(report: Report, world: BenchWorld, refs: dict[str, str], partner_index: int,
+                      reps: int, suffix: str = "") -> None:
+    """In-process lists (what POST /v1/list runs: the revision read and list_ids) beside the floor list."""
+    from service.authz.listing import list_ids
+    from service.store.schema import current_revision
+
+    from .data_floor import DataFloor
+
+    floor = DataFloor()
+    partner = world.partners[partner_index]
+    partner_id = int(refs[partner.org].split(":")[1])
+    actors = {"admin": partner.admin, "collaborator": partner.collaborators[0]}
+    floor_ms, times = [], {name: [] for name in actors}
+    sizes = {}
+    for _ in range(reps):  # alternate floor and lists rep by rep
+        floor_ms += [us / 1000 for us in floor.time_list(partner_id, 1)]
+        for name, actor in actors.items():
+            user_id = int(refs[actor].split(":")[1])
+            t0 = time.perf_counter_ns()
+            current_revision()
+            found = list_ids(user_id, "access_account", "organization", limit=1001)
+            times[name].append((time.perf_counter_ns() - t0) / 1e6)
+            sizes[name] = len(found)
+    report.put(f"floor_list{suffix}_ms", statistics.median(floor_ms))
+    for name in actors:
+        report.put(f"list_{name}_inproc{suffix}_ms", statistics.median(times[name]))
+    report.add(f"in-process lists{suffix or ''}", f"administrator {sizes['admin']} and collaborator "
+               f"{sizes['collaborator']} results; floor list {len(floor.customers(partner_id))} rows")
 
 
 def _summ(timing: client.Timing) -> tuple[float, float, float]:
@@ -280,6 +442,14 @@ def list_median(port: int, headers: dict[str, str], actor: str, reps: int) -> tu
     return ms(statistics.median(timing.latencies_us)), f"{count if count is not None else '?'} results"
 
 
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
+
+
 def _short(payload: Any) -> str:
     """A short excerpt of an error answer for the n/a note."""
     if isinstance(payload, bytes):
@@ -288,49 +458,62 @@ def _short(payload: Any) -> str:
     return f"({' '.join(text.split())[:160]})" if payload else ""
 
 
-def http_phase(report: Report, s: Settings, db_path: Path, tmp: Path, world: BenchWorld,
-               refs: dict[str, str], mix: list[Check], batch_pool: list[Check], ports: list[int]) -> None:
-    key, why = create_key(db_path)
+def http_phase(report: Report, s: Settings, url: str, tmp: Path, world: BenchWorld, refs: dict[str, str],
+               mix: list[Check], batch_pool: list[Check], ports: list[int], recording: dict[str, str]) -> None:
+    key, why = create_key(url)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     if why:
         report.add("API key", f"none ({why}); requests sent without Authorization")
-    env = {"DATABASE_URL": f"sqlite:///{db_path}", "AUTHZ_DECISION_LOG": "off"}
+    env = {"DATABASE_URL": url, **QUIET}
+    # the same service with the decision log to a file and the audit recording on (its settings given)
+    logged_env = {**env, "AUTHZ_DECISION_LOG": str(tmp / "decisions.log"), **recording}
     with servers.gunicorn("service.wsgi:app", ports[0], tmp / "service.log", env) as master, \
-            servers.gunicorn("bench.floor_app:app", ports[1], tmp / "floor.log", env):
+            servers.gunicorn("bench.floor_app:app", ports[1], tmp / "floor.log", env), \
+            servers.gunicorn("service.wsgi:app", ports[3], tmp / "logged.log", logged_env):
         bodies = [check_body(c) for c in mix]
         figures = {}
-        # Interleave short rounds (check, floor, floor, check, ...) so that load from anything else on
-        # the machine weighs on both sides of the ratio alike.
-        timings = {"check": client.Timing(), "floor": client.Timing()}
-        targets = {"check": (ports[0], headers), "floor": (ports[1], {})}
+        # Interleave short rounds (check, floor, logged, floor, check, ...) so that load from anything else
+        # on the machine weighs on every side of the ratios alike.
+        timings = {"check": client.Timing(), "floor": client.Timing(), "logged": client.Timing()}
+        targets = {"check": (ports[0], headers), "floor": (ports[1], {}), "logged": (ports[3], headers)}
         for r in range(s.http_rounds):
-            for name in (("check", "floor") if r % 2 == 0 else ("floor", "check")):
+            for name in (("check", "floor", "logged") if r % 2 == 0 else ("logged", "floor", "check")):
                 port, hdrs = targets[name]
                 timings[name].merge(client.load(
                     port, "/v1/check", bodies, hdrs, connections=s.connections,
                     seconds=s.http_seconds / s.http_rounds, warmup=s.http_warmup if r == 0 else 0.2))
+        keys = {"check": ("http_check_rps", "http_check_median_us"),
+                "floor": ("http_floor_rps", "http_floor_median_us"),
+                "logged": ("http_check_rps_logged", "http_check_median_us_logged")}
         for name, timing in timings.items():
             failure = timing.failure()
             if failure:
-                report.fail([f"http_{name}_rps", f"http_{name}_median_us"], f"POST /v1/check on {name}: {failure}")
+                report.fail(list(keys[name]), f"POST /v1/check on {name}: {failure}")
                 continue
             rps, median, p99 = _summ(timing)
             figures[name] = (rps, median, p99)
-            report.put(f"http_{name}_rps", rps)
-            report.put(f"http_{name}_median_us", median)
+            report.put(keys[name][0], rps)
+            report.put(keys[name][1], median)
             report.add(f"{name} p99", f"{p99:.0f} µs ({timing.ok} requests in {timing.seconds:.0f} s, "
                                       f"{s.connections} connections, {s.http_rounds} interleaved rounds)")
-        # the issue's floor figure (~0.5 ms) is for a sequential client: show that too, as context
+        log_lines = _count_lines(tmp / "decisions.log")
+        report.add("decision log written by the logged service", f"{log_lines} lines"
+                   + ("" if recording else "; audit recording: no setting given (--recording-env), log only"))
+        # one request at a time: the "1 floor request" of the batch target, and context for the service
         for name, port in (("check", ports[0]), ("floor", ports[1])):
             timing = client.sequential(port, "/v1/check", bodies[:s.sequential_reps],
                                        headers if name == "check" else {}, max_seconds=20)
-            if not timing.failure():
-                report.add(f"{name} median, sequential client", f"{statistics.median(timing.latencies_us):.0f} µs "
-                                                               f"({timing.ok} requests, 1 connection)")
+            if timing.failure():
+                report.fail(["http_floor_seq_median_us"] if name == "floor" else [], timing.failure() or "")
+                continue
+            median = statistics.median(timing.latencies_us)
+            if name == "floor":
+                report.put("http_floor_seq_median_us", median)
+            report.add(f"{name} median, sequential client", f"{median:.0f} µs ({timing.ok} requests, 1 connection)")
         if "check" in figures and "floor" in figures:
             (c_rps, c_med, _), (f_rps, f_med, _) = figures["check"], figures["floor"]
-            report.add("ratio check/floor requests/s", f"{c_rps / f_rps:.2f} (target ≥ 0.60)")
-            report.add("ratio check/floor median", f"{c_med / f_med:.2f} (target ≤ 1.5)")
+            report.add("ratio check/floor requests/s", f"{c_rps / f_rps:.2f} (target ≥ 0.85)")
+            report.add("ratio check/floor median", f"{c_med / f_med:.2f} (target ≤ 1.25)")
 
         def batch_body(checks: list[Check]) -> bytes:
             return body({"checks": [dict(zip(("actor", "action", "resource"), c)) for c in checks]})
@@ -363,21 +546,24 @@ def http_phase(report: Report, s: Settings, db_path: Path, tmp: Path, world: Ben
         report.add("worker RSS, base world", ", ".join(f"{r:.0f} MB" for r in rss if r is not None))
 
 
-def large_phase(report: Report, s: Settings, tmp: Path, port: int) -> None:
-    keys = ["list_admin_100k_ms", "list_collaborator_100k_ms", "worker_rss_mb_100k"]
+def large_phase(report: Report, s: Settings, store: Store, port: int) -> None:
+    keys = ["list_admin_100k_ms", "list_collaborator_100k_ms", "worker_rss_mb_100k",
+            "floor_list_100k_ms", "list_admin_inproc_100k_ms", "list_collaborator_inproc_100k_ms"]
     started = time.perf_counter()
     world = generate(s.partners, s.customers_per_partner, s.products_per_customer, scale=s.large_scale, seed=43)
     generated = time.perf_counter() - started
-    db_path = tmp / "large.db"
-    refs, seconds = load_into(db_path, world)
+    url = store.url("large")
+    refs, seconds = load_into(url, world)
     report.add("10× world", f"{world.customer_count:,} customers, {row_count(world):,} rows: generated in "
                             f"{generated:.1f} s, load_world {seconds:.1f} s")
+    partner_index = len(world.partners) // 2
+    inproc_list_phase(report, world, refs, partner_index, s.list_reps, "_100k")
     close_store()
-    key, why = create_key(db_path)
+    key, why = create_key(url)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    env = {"DATABASE_URL": f"sqlite:///{db_path}", "AUTHZ_DECISION_LOG": "off"}
-    with servers.gunicorn("service.wsgi:app", port, tmp / "large.log", env) as master:
-        partner = world.partners[len(world.partners) // 2]
+    env = {"DATABASE_URL": url, **QUIET}
+    with servers.gunicorn("service.wsgi:app", port, store.tmp / "large.log", env) as master:
+        partner = world.partners[partner_index]
         for key_name, actor in (("list_admin_100k_ms", partner.admin),
                                 ("list_collaborator_100k_ms", partner.collaborators[0])):
             value, info = list_median(port, headers, refs[actor], s.list_reps)
@@ -403,46 +589,76 @@ def large_phase(report: Report, s: Settings, tmp: Path, port: int) -> None:
 
 # -- output ----------------------------------------------------------------------
 
-def render(report: Report, s: Settings, commit: str, date: str, elapsed: float) -> str:
+def _number(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
+    return f"{text} {unit}".rstrip()
+
+
+def render(report: Report, s: Settings, store: Store, commit: str, date: str, elapsed: float) -> str:
     f = report.figures
-    lines = [f"# Benchmark {date} ({s.name}), commit `{commit}`", "",
-             "| figure | value | target | met |", "|---|---|---|---|"]
-    for key, label, unit, target, ok in ROWS:
-        value = f[key]
-        shown = "n/a" if value is None else f"{value:,.1f} {unit}"
-        met = "" if ok is None or value is None else ("yes" if ok(value, f) else "**no**")
-        lines.append(f"| {label} | {shown} | {target} | {met} |")
+    lines = [f"# Benchmark {date} ({s.name}, {store.backend}), commit `{commit}`", "",
+             "| figure | value | floor | ratio | target | met |", "|---|---|---|---|---|---|"]
+    for row in rows(store.postgres_url is not None):
+        value = f.get(row.key)
+        floor = row.floor(f) if row.floor else None
+        ratio = f"{value / floor:.2f}" if value is not None and floor else ""
+        met = "" if row.met is None or value is None else ("yes" if row.met(value, f) else "**no**")
+        lines.append(f"| {row.label} | {_number(value, row.unit)} | {_number(floor) if row.floor else ''} | "
+                     f"{ratio} | {row.target} | {met} |")
     for label, value in report.extra:
-        lines.append(f"| {label} | {value} | | |")
-    lines += ["", f"Run time {elapsed:.0f} s; machine: {os.cpu_count()} CPUs; Python {sys.version.split()[0]}. "
-              "HTTP: gunicorn sync workers (2, no access log), 127.0.0.1, AUTHZ_DECISION_LOG=off; client: "
-              f"{s.connections} processes with http.client (sync workers close each connection, "
-              "so the client reconnects per request against both servers); check and floor measured in "
-              f"{s.http_rounds} interleaved rounds; check mix: Zipf over {s.warm_distinct} distinct checks."]
+        lines.append(f"| {label} | {value} | | | | |")
+    lines += ["", f"Run time {elapsed:.0f} s; machine: {os.cpu_count()} CPUs; Python {sys.version.split()[0]}; "
+              f"store: {store.backend}. HTTP: the service and the floor app under the same gunicorn config "
+              f"(service/gunicorn_conf.py: {servers.WORKERS} gthread workers x {servers.threads()} threads, "
+              "keep-alive, no access log), 127.0.0.1, AUTHZ_DECISION_LOG=off unless stated; client: "
+              f"{s.connections} processes with http.client, one kept-alive connection each; service, floor "
+              f"and logged service measured in {s.http_rounds} interleaved rounds; check mix: Zipf over "
+              f"{s.warm_distinct} distinct checks. In-process figures: one thread, the served engine (store's "
+              "active version, shape table on); cold = each check asked once (decision cache misses), warm = "
+              f"the same checks again; data floor and decide() alternate in chunks of {CHUNK} checks."]
     if report.notes:
         lines += ["", "n/a figures:"]
         lines += [f"- `{k}`: {why}" for k, why in report.notes.items()]
     lines.append("")
-    lines.append(f"Reproduce: `make {'bench-quick' if s.name == 'quick' else 'bench'}`.")
+    target = "bench-quick" if s.name == "quick" else "bench"
+    lines.append(f"Reproduce: `make {target}`" + (" with `--postgres URL` (`make bench-postgres`)."
+                                                   if store.postgres_url else "."))
     return "\n".join(lines) + "\n"
 
 
-def write_results(report: Report, s: Settings, commit: str, elapsed: float) -> str:
+def write_results(report: Report, s: Settings, store: Store, commit: str, elapsed: float) -> str:
     date = dt.date.today().isoformat()
-    text = render(report, s, commit, date, elapsed)
+    text = render(report, s, store, commit, date, elapsed)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"{date}.md" if s.name == "full" else f"{date}-{s.name}.md"
-    (RESULTS / name).write_text(text, encoding="utf-8")
-    data = {key: report.figures.get(key) for key in JSON_KEYS if key != "commit"}
-    data["commit"] = commit
-    (RESULTS / "latest.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    suffix = ("-postgres" if store.postgres_url else "") + ("" if s.name == "full" else f"-{s.name}")
+    (RESULTS / f"{date}{suffix}.md").write_text(text, encoding="utf-8")
+    data: dict[str, Any] = {key: report.figures.get(key) for key in JSON_KEYS}
+    data.update(commit=commit, store=store.backend, settings=s.name,
+                load_average=[round(x, 2) for x in os.getloadavg()])
+    (RESULTS / f"latest{suffix}.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return text
+
+
+def _recording_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--recording-env wants NAME=VALUE, got {pair!r}")
+        env[name] = value
+    return env
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the reduced run (under a minute)")
-    parser.add_argument("--port", type=int, default=8301, help="first of the 3 ports used (default 8301)")
+    parser.add_argument("--postgres", metavar="URL", default=None,
+                        help="load the worlds into this PostgreSQL database (its public schema is WIPED)")
+    parser.add_argument("--port", type=int, default=8301, help="first of the 4 ports used (default 8301)")
+    parser.add_argument("--recording-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="settings that turn the audit recording on, for the logged service (repeatable)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also print a cProfile of N fresh cold decide() calls")
     parser.add_argument("--keep", action="store_true", help="keep the temporary SQLite files and server logs")
@@ -450,50 +666,59 @@ def main(argv: list[str] | None = None) -> int:
     s = QUICK if args.quick else FULL
     commit = git_commit()
     started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-", dir="/tmp"))
+    store = Store(Path(tempfile.mkdtemp(prefix="bench-", dir="/tmp")), args.postgres or None)
     report = Report()
-    print(f"bench ({s.name}) on {commit}, files in {tmp}", flush=True)
+    print(f"bench ({s.name}, {store.backend}) on {commit}, files in {store.tmp}", flush=True)
     report.add("load average at start (1/5/15 min)", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     try:
         t0 = time.perf_counter()
         world = generate(s.partners, s.customers_per_partner, s.products_per_customer, seed=42)
         generated = time.perf_counter() - t0
-        db_path = tmp / "base.db"
-        refs, seconds = load_into(db_path, world)
+        url = store.url("base")
+        refs, seconds = load_into(url, world)
         report.add("base world", f"{world.customer_count:,} customers, {row_count(world):,} rows: generated in "
                                  f"{generated:.1f} s, load_world {seconds:.1f} s")
         fresh_count = s.batch_reps * 100  # checks asked only once, in the cold batches
-        sample = distinct_checks(world, refs, s.cold + s.warm_distinct + args.profile + 500 + fresh_count, seed=7)
+        costed_count = s.cold // 2  # fresh checks whose database cost is counted (bench/decision_cost.py)
+        sample = distinct_checks(world, refs, s.cold + s.warm_distinct + args.profile + costed_count
+                                 + 500 + fresh_count, seed=7)
         cold = sample[:s.cold]
         warm_items = sample[s.cold:s.cold + s.warm_distinct]
         profile = sample[s.cold + s.warm_distinct:s.cold + s.warm_distinct + args.profile]
+        costed = sample[len(sample) - (500 + fresh_count) - costed_count:len(sample) - (500 + fresh_count)]
         batch_pool = sample[-(500 + fresh_count):]  # the first 500 overlap between batches; the rest are fresh
         try:
-            decide_phase(report, cold, zipf_sequence(warm_items, s.warm_calls), profile)
+            decide_phase(report, cold, zipf_sequence(warm_items, s.warm_calls), profile, costed)
+            inproc_list_phase(report, world, refs, 0, s.list_reps)
         except Exception as exc:  # report what failed and go on to the HTTP figures
-            report.fail(["decide_cold_median_us", "decide_cold_p99_us", "decide_warm_median_us"],
-                        f"in-process decide() failed: {type(exc).__name__}: {exc}")
+            report.fail(["floor_check_median_us", "floor_check_p99_us", "decide_cold_median_us",
+                         "decide_cold_p99_us", "decide_warm_median_us", "decide_zipf_median_us", "floor_list_ms",
+                         "list_admin_inproc_ms", "list_collaborator_inproc_ms"],
+                        f"in-process phase failed: {type(exc).__name__}: {exc}")
         close_store()
         mix = zipf_sequence(warm_items, 5000, seed=13)
-        ports = [args.port, args.port + 1, args.port + 2]
+        ports = [args.port + i for i in range(4)]
         try:
-            http_phase(report, s, db_path, tmp, world, refs, mix, batch_pool, ports)
+            http_phase(report, s, url, store.tmp, world, refs, mix, batch_pool, ports,
+                       _recording_env(args.recording_env))
         except (servers.ServerError, OSError, TimeoutError) as exc:
             report.fail(["http_check_rps", "http_floor_rps", "http_check_median_us", "http_floor_median_us",
+                         "http_floor_seq_median_us", "http_check_rps_logged", "http_check_median_us_logged",
                          "batch100_median_ms", "list_admin_ms", "list_collaborator_ms"],
                         f"HTTP phase failed: {type(exc).__name__}: {str(exc)[:400]}")
         try:
-            large_phase(report, s, tmp, ports[2])
+            large_phase(report, s, store, ports[2])
         except (servers.ServerError, OSError, TimeoutError) as exc:
-            report.fail(["list_admin_100k_ms", "list_collaborator_100k_ms", "worker_rss_mb_100k"],
+            report.fail(["list_admin_100k_ms", "list_collaborator_100k_ms", "worker_rss_mb_100k",
+                         "floor_list_100k_ms", "list_admin_inproc_100k_ms", "list_collaborator_inproc_100k_ms"],
                         f"10× world phase failed: {type(exc).__name__}: {str(exc)[:400]}")
     finally:
         close_store()
         if args.keep:
-            print(f"kept {tmp}")
+            print(f"kept {store.tmp}")
         else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    text = write_results(report, s, commit, time.perf_counter() - started)
+            shutil.rmtree(store.tmp, ignore_errors=True)
+    text = write_results(report, s, store, commit, time.perf_counter() - started)
     print()
     print(text)
     return 0

@@ -15,6 +15,14 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = 2
 START_TIMEOUT_S = 60.0
+# the service's own gunicorn settings (worker class, threads, timeouts), for the floor app as well
+CONFIG = "python:service.gunicorn_conf"
+
+
+def threads() -> int:
+    """Threads per worker, as service/gunicorn_conf.py sets them."""
+    from service.gunicorn_conf import threads as configured
+    return configured
 
 
 class ServerError(RuntimeError):
@@ -65,8 +73,10 @@ def rss_mb(pid: int) -> float | None:
 
 @contextmanager
 def gunicorn(app: str, port: int, log_path: Path, env: dict[str, str] | None = None) -> Iterator[int]:
-    """Serve `app` (module:variable) on 127.0.0.1:port with WORKERS sync workers; yields the master pid."""
-    args = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS),
+    """Serve `app` (module:variable) on 127.0.0.1:port with WORKERS workers under the service's gunicorn
+    config (keep-alive gthread workers); yields the master pid."""
+    args = [sys.executable, "-m", "gunicorn", "--config", CONFIG, "--bind", f"127.0.0.1:{port}",
+            "--workers", str(WORKERS),
             "--log-level", "warning", app]
     if _ready(port) or not _port_free(port):
         raise ServerError(f"port {port} is already in use")

@@ -1,6 +1,12 @@
 """gunicorn settings for `authz serve` (`--config python:service.gunicorn_conf`).
 
-- The worker timeout is explicit and above the request deadline (service/api/deadline.py).
+- Threaded workers (`gthread`) keep connections alive, so a caller does not pay a TCP handshake
+  per check. Each worker process still builds its one Oso (service/wsgi.py imports the app, and
+  with it the engine, before any thread serves); decisions on it are serialized by a lock per
+  engine (engine.py), the threads overlap on I/O. AUTHZ_THREADS sets the threads per worker.
+- The worker timeout is explicit and above the request deadline (service/api/deadline.py). With
+  gthread the master's timeout watches the worker's main loop, not each request: a request is
+  bounded by its deadline, the Polar timeout and PostgreSQL's statement_timeout.
 - No control socket: gunicorn's default `~/.gunicorn/gunicorn.ctl` would be shared by every
   instance run by the same user (stop one, and you may be talking to another).
 - Errors gunicorn answers itself (a malformed request line, oversized headers) use the
@@ -9,11 +15,15 @@
 from __future__ import annotations
 
 import json
+import os
 
 from gunicorn import util
 
 from service.api.deadline import check_settings, request_deadline_seconds, worker_timeout_seconds
 
+worker_class = "gthread"
+threads = int(os.environ.get("AUTHZ_THREADS") or 4)
+keepalive = 5  # seconds an idle kept-alive connection stays open
 timeout = worker_timeout_seconds()
 graceful_timeout = timeout
 control_socket_disable = True

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from flask import g, has_request_context, request
 
-from service.store.db import database
+from service.store import fast_sql
 from service.store.models import API_KEY_SCOPES, ApiKey, utcnow
 
 from .errors import ApiError
@@ -63,10 +63,8 @@ def _bearer_token() -> str | None:
 def _key_row(digest: str) -> tuple | None:
     """(id, key_hash, name, scope, revoked_at) of the key with this hash; one indexed query,
     read fresh on every request so a revocation takes effect at once."""
-    sql = "SELECT id, key_hash, name, scope, revoked_at FROM api_key WHERE key_hash = ?"
-    if database.obj.param != "?":
-        sql = sql.replace("?", "%s")
-    return database.execute_sql(sql, (digest,)).fetchone()
+    return fast_sql.fetch_one("SELECT id, key_hash, name, scope, revoked_at FROM api_key WHERE key_hash = ?",
+                              (digest,))
 
 
 def authenticate(scope: str) -> Caller:

@@ -1,10 +1,11 @@
 """Deciding with the store's active policy version, in every worker of every instance.
 
-The served engine reads no policy file: each decision reads the active version together with the
-store's revision stamp (one statement, policy_store.active_version_and_stamp) and asks the engine
-built for that version. An activation bumps the revision in its own transaction, so the very next
-decision of every worker sees the new version; an engine is built once per version and process
-(one Oso per process) and kept, with its own decision cache, pattern memo and shape table.
+The served engine reads no policy file: each decision reads the store's revision stamp and, when
+the stamp is new to this process, the active version with it (one statement,
+policy_store.active_version_and_stamp), and asks the engine built for that version. An activation
+bumps the revision in its own transaction, so the very next decision of every worker sees a new
+stamp and reads the new version; an engine is built once per version and process (one Oso per
+process) and kept, with its own decision cache, pattern memo and shape table.
 
 A version that cannot be built (its text no longer loads with this code) denies every decision
 with a clear error and makes the worker report not ready; it never raises out of a worker.
@@ -18,6 +19,8 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
+
+from service.store.schema import revision_stamp
 
 from .engine import Decision, Engine
 from .policy_checks import MANIFEST, PolicyError, manifest_text
@@ -102,6 +105,7 @@ class ActiveEngine:
 
     def __init__(self) -> None:
         self.last: Engine | None = None  # the engine of this process's latest decision
+        self.seen: tuple[tuple[str, int], str | None] | None = None  # (stamp, active version) last read
 
     @property
     def policy_version(self) -> str:
@@ -111,16 +115,32 @@ class ActiveEngine:
     def files(self) -> list[Path]:
         return self.last.files if self.last else []
 
+    def _active_version(self) -> tuple[str | None, tuple[str, int]]:
+        """The active version and the store's stamp. An activation bumps the revision in its own
+        transaction, so a stamp names one active version: while the stamp is the one this process
+        last saw, the version read with it still holds and only the stamp is read (one plain
+        statement per cached decision); a new stamp reads both again, together."""
+        stamp = revision_stamp()
+        seen = self.seen
+        if seen is not None and seen[0] == stamp:
+            return seen[1], stamp
+        version, stamp = active_version_and_stamp()
+        self.seen = (stamp, version)  # one assignment: threads see the old pair or the new one
+        return version, stamp
+
     def current(self) -> tuple[Engine | None, Decision | None, tuple[str, int]]:
         """The engine of the active version, or the denial to answer instead; and the stamp read with it."""
         try:
-            version, stamp = active_version_and_stamp()
+            version, stamp = self._active_version()
         except Exception:
             log.exception("cannot read the active policy version (denied)")
             return None, _refused("internal error while deciding", "none", -1), ("", -1)
         if version is None:
             return None, _refused("no active policy", "none", stamp[1],
                                   detail="activate one with `authz policy activate`"), stamp
+        last = self.last
+        if last is not None and last.policy_version == version:
+            return last, None, stamp  # the version of this process's latest decision: no lookup, no lock
         try:
             engine = engine_for_version(version)
         except PolicyError as exc:
@@ -153,7 +173,8 @@ class ActiveEngine:
             engine, refused, stamp = self.current()
             if engine is None:
                 return refused  # type: ignore[return-value]
-            decision = engine.decide(actor, action, resource, explain=explain, why_not=why_not)
+            # the stamp read with the version answers the cache lookup: one statement per cached decision
+            decision = engine.decide(actor, action, resource, explain=explain, why_not=why_not, stamp=stamp)
             if decision.error or self._consistent(engine, stamp, decision.revision):
                 return decision
         return _refused("policy changed while deciding", self.policy_version, stamp[1])

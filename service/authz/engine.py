@@ -11,10 +11,11 @@ import hashlib
 import io
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from oso import Oso, Variable
 
@@ -126,6 +127,9 @@ class Engine:
         self.files = policy_files(policy_dir)
         check_files(self.files)  # strict checks on every load (policy_checks.py)
         self.oso = build_oso(self.files)
+        # one query on this Oso at a time: threaded workers (gthread) share the process's engine, and
+        # oso 0.27 does not promise that concurrent queries on one instance are safe
+        self.oso_lock = threading.RLock()
         self.policy_version = policy_version_of(self.files)
         if cache_size is None:
             cache_size = int(os.environ.get("AUTHZ_DECISION_CACHE_SIZE", "10000"))
@@ -171,10 +175,11 @@ class Engine:
     def _reasons(self, user: Any, action: str, subject: Any, explain: bool) -> list[dict[str, Any]]:
         """The reasons the policy gives for an allow: the first one, or all with `explain`; [] = deny."""
         reasons = []
-        for result in self.oso.query_rule("grant", user, action, subject, Variable("why")):
-            reasons.append(result["bindings"]["why"])
-            if not explain:
-                break
+        with self.oso_lock:
+            for result in self.oso.query_rule("grant", user, action, subject, Variable("why")):
+                reasons.append(result["bindings"]["why"])
+                if not explain:
+                    break
         return reasons
 
     def reasons(self, user: Any, action: str, subject: Any, explain: bool = False) -> list[dict[str, Any]]:
@@ -186,15 +191,16 @@ class Engine:
     # -- the public interface -------------------------------------------------
 
     def decide(self, actor: str, action: str, resource: str, *, explain: bool = False,
-               why_not: bool = False) -> Decision:
+               why_not: bool = False, stamp: tuple[str, int] | None = None) -> Decision:
         """May `actor` take `action` on `resource`? Denies on anything unknown or any error.
 
-        `why_not`: a deny lists what each rule that could have allowed it lacks (whynot.py)."""
+        `why_not`: a deny lists what each rule that could have allowed it lacks (whynot.py).
+        `stamp`: the store's revision stamp, if the caller has just read it (saves reading it again)."""
         revision = -1
         explain = explain or why_not
         try:
             if not explain:
-                stamp = revision_stamp()
+                stamp = stamp or revision_stamp()
                 revision = stamp[1]
                 cached = self.cache.get(stamp, (actor, action, resource))
                 if cached is not None:
@@ -264,7 +270,8 @@ class Engine:
         An explanation that fails leaves the deny as it was (logged): the decision itself stands."""
         try:
             user, subject, ref, denial = self._load(actor, resource)
-            entries = explain_denial(self.oso, user, action, subject, ref, denial or decision.reasons, actor)
+            with self.oso_lock:
+                entries = explain_denial(self.oso, user, action, subject, ref, denial or decision.reasons, actor)
         except Exception:
             log.exception("explaining a deny failed: actor=%r action=%r resource=%r", actor, action, resource)
             return decision
@@ -284,9 +291,10 @@ class Engine:
             log.exception("allowed_actions failed (none allowed): actor=%r resource=%r", actor, resource)
             return []
 
-    def _grants_any(self, user: Any, subject: Any) -> Iterator[dict[str, Any]]:
-        for result in self.oso.query_rule("grant", user, Variable("action"), subject, Variable("_why")):
-            yield result["bindings"]
+    def _grants_any(self, user: Any, subject: Any) -> list[dict[str, Any]]:
+        with self.oso_lock:
+            return [result["bindings"] for result in
+                    self.oso.query_rule("grant", user, Variable("action"), subject, Variable("_why"))]
 
 
 # The process's engine and the pid that built it: a forked child builds its own (one Oso per process).

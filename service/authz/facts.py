@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.store.db import database
+from service.store import fast_sql
 from service.store.history import decision_moment
 from service.store.models import Invitation as InvitationRow
 
@@ -137,9 +137,7 @@ POLICY_CLASSES = (User, Organization, Product, Invoice, Invitation, Partnership)
 
 
 def _rows(sql: str, params: tuple[Any, ...]) -> list[tuple]:
-    if database.obj.param != "?":
-        sql = sql.replace("?", "%s")
-    return database.execute_sql(sql, params).fetchall()
+    return fast_sql.fetch_all(sql, params)
 
 
 def _as_datetime(value: Any) -> dt.datetime:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from service.store.db import database
+from service.store import fast_sql, is_postgres
 from service.store.history import decision_moment
 from service.store.models import Invitation
 
@@ -130,19 +130,48 @@ TABLES: dict[str, tuple[str, str, dict[str, str]]] = {
     "partnership": ("partnership", "x", PARTNERSHIP),
 }
 
+# Lists whose answer is a union of joins driven by the user's memberships, written out as such:
+# the generic form above re-checks every candidate with correlated EXISTS probes (~4 index probes
+# per candidate), these read each reaching row once. Same clauses, same R-numbers; the agreement
+# test (tests/test_api_list.py) holds them to decide() like every other list.
+def _reached_customers(partnerships: str) -> str:
+    """access_account: R1 (the user's own organizations) or R12/R13 (customers of the user's partners,
+    through `partnerships`: the active partnerships of partner `pm.organization_id`)."""
+    return (
+        "SELECT id FROM ("
+        f"SELECT m.organization_id AS id FROM membership m WHERE m.user_id = :user AND m.role IN {LR_ADMIN} "  # R1
+        f"UNION SELECT p.customer_id FROM membership pm {partnerships} "
+        f"WHERE pm.user_id = :user AND (pm.role IN {LR_ADMIN} "                                              # R12
+        "OR (pm.role = 'collaborator' AND EXISTS (SELECT 1 FROM assignment a WHERE a.user_id = :user "      # R13
+        "AND a.partner_id = p.partner_id AND a.customer_id = p.customer_id)))"
+        ") reached WHERE id > :after ORDER BY id LIMIT :limit"
+    )
+
+
+_PARTNERSHIPS = "JOIN partnership p ON p.partner_id = pm.organization_id AND p.status = 'active'"
+# PostgreSQL: a LATERAL subquery that is not flattened (OFFSET 0) reads each partner's partnerships
+# by index; flattened, the planner hashed the whole partnership table for a one-partner join.
+_PARTNERSHIPS_PG = ("CROSS JOIN LATERAL (SELECT q.partner_id, q.customer_id FROM partnership q "
+                    "WHERE q.partner_id = pm.organization_id AND q.status = 'active' OFFSET 0) p")
+
+# (resource type, action) -> (SQLite text, PostgreSQL text)
+DIRECT: dict[tuple[str, str], tuple[str, str]] = {
+    ("organization", "access_account"): (_reached_customers(_PARTNERSHIPS), _reached_customers(_PARTNERSHIPS_PG)),
+}
+
 _NAMED = re.compile(r":(user|now|after|limit)\b")
 
 
 def _execute(sql: str, values: dict[str, Any]) -> list[tuple]:
     """Run `sql` with :name parameters, in the driver's positional style."""
     params: list[Any] = []
-    placeholder = database.obj.param
 
     def bind(match: re.Match) -> str:
         params.append(values[match.group(1)])
-        return placeholder
+        return "?"
 
-    return database.execute_sql(_NAMED.sub(bind, sql), params).fetchall()
+    # on the decision path's helpers: prepared once per connection on PostgreSQL (fast_sql.py)
+    return fast_sql.fetch_all(_NAMED.sub(bind, sql), tuple(params))
 
 
 def list_ids(user_id: int, action: str, resource_type: str, *, after: int = 0, limit: int = 100) -> list[int]:
@@ -156,8 +185,10 @@ def list_ids(user_id: int, action: str, resource_type: str, *, after: int = 0, l
     condition = conditions.get(action)
     if condition is None:  # an action the vocabulary knows but no listing mirrors: fail closed
         return []
-    sql = (f"SELECT {alias}.id FROM {table} {alias} WHERE {CANDIDATES[resource_type]} "
-           f"AND {alias}.id > :after AND ({condition}) ORDER BY {alias}.id LIMIT :limit")
+    direct = DIRECT.get((resource_type, action))
+    sql = direct[is_postgres()] if direct else (
+        f"SELECT {alias}.id FROM {table} {alias} WHERE {CANDIDATES[resource_type]} "
+        f"AND {alias}.id > :after AND ({condition}) ORDER BY {alias}.id LIMIT :limit")
     now = Invitation.expires_at.db_value(decision_moment())  # a past question's moment
     rows = _execute(sql, {"user": user_id, "now": now, "after": after, "limit": limit})
     return [int(row[0]) for row in rows]

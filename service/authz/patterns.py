@@ -122,6 +122,37 @@ def canonical(value: Any, names: Renaming, kind: Kind = None) -> Any:
     raise TypeError(f"no canonical form for {vtype.__name__}")
 
 
+def canonical_key(value: Any, names: Renaming, kind: Kind = None) -> Any:
+    """The memo key of canonical(value, names, kind), built without building the canonical value:
+    the same walk in the same order (so `names` ends up the same), giving nested tuples tagged by
+    type and class name, which determine the canonical value as its repr does (bools tagged apart
+    from ints, since True == 1 in a tuple)."""
+    vtype = type(value)
+    if vtype is int:
+        if not isinstance(kind, str):
+            raise TypeError(f"an id ({value}) of undeclared kind: declare it with facts.ids()")
+        return names.rename(kind, value)
+    if vtype is str or value is None:
+        return value
+    if vtype is bool:
+        return ("bool", value)
+    if vtype is dict:
+        if isinstance(kind, dict):
+            return ("dict", *[(key, canonical_key(item, names, kind.get(key))) for key, item in value.items()])
+        return ("dict", *[(canonical_key(key, names, kind), canonical_key(item, names, kind))
+                          for key, item in value.items()])
+    if vtype is list:
+        return ("list", *[canonical_key(item, names, kind) for item in value])
+    if vtype is tuple:
+        return ("tuple", *[canonical_key(item, names, kind) for item in value])
+    if vtype is frozenset:
+        return ("frozenset", *[canonical_key(item, names, kind) for item in sorted(value)])
+    if dataclasses.is_dataclass(value):
+        return (vtype.__name__, *[canonical_key(getattr(value, name), names, field_kind)
+                                  for name, field_kind in field_kinds(vtype)])
+    raise TypeError(f"no canonical form for {vtype.__name__}")
+
+
 def key_of(value: Any) -> str:
     """An exact key for canonical facts: the repr of ints, strings, booleans, None, containers
     and dataclasses (with their class names) determines the value it was made from."""
@@ -142,20 +173,25 @@ class PatternMemo:
         self.table: dict[Any, list[dict[str, Any]]] = {}
 
     @staticmethod
-    def _canonical(user: Any, action: str, subject: Any, explain: bool) -> tuple[Renaming, Any, Any, tuple]:
+    def _key(user: Any, action: str, subject: Any, explain: bool) -> tuple[Renaming, tuple]:
+        """The renaming of this decision's ids and its memo key (no canonical objects are built)."""
         names = Renaming()
-        canonical_user = canonical(user, names)
-        canonical_subject = canonical(subject, names)
-        return names, canonical_user, canonical_subject, (
-            action, explain, key_of(canonical_user), key_of(canonical_subject))
+        return names, (action, explain, canonical_key(user, names), canonical_key(subject, names))
+
+    @staticmethod
+    def _canonical(user: Any, subject: Any) -> tuple[Any, Any]:
+        """The canonical facts themselves, for Polar; a fresh walk in the same order renames alike."""
+        names = Renaming()
+        return canonical(user, names), canonical(subject, names)
 
     def evaluate(self, user: Any, action: str, subject: Any, explain: bool,
                  evaluate: Callable[[Any, str, Any, bool], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        names, canonical_user, canonical_subject, key = self._canonical(user, action, subject, explain)
+        names, key = self._key(user, action, subject, explain)
         reasons = self.table.get(key)
         if reasons is None:
             reasons = self.entries.get(key)
         if reasons is None:
+            canonical_user, canonical_subject = self._canonical(user, subject)
             reasons = evaluate(canonical_user, action, canonical_subject, explain)
             if len(self.entries) >= self.size:
                 self.entries = {}
@@ -166,7 +202,8 @@ class PatternMemo:
               evaluate: Callable[[Any, str, Any, bool], list[dict[str, Any]]]) -> int:
         """Evaluate the policy on each (user, action, resource) shape into the table; returns its size."""
         for user, action, subject in shapes:
-            _, canonical_user, canonical_subject, key = self._canonical(user, action, subject, False)
+            _, key = self._key(user, action, subject, False)
             if key not in self.table:
+                canonical_user, canonical_subject = self._canonical(user, subject)
                 self.table[key] = evaluate(canonical_user, action, canonical_subject, False)
         return len(self.table)

@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from service.store import fast_sql
 from service.store.db import database
 from service.store.models import PolicyVersion
 from service.store.schema import bump_revision
@@ -91,10 +92,9 @@ def active_version_and_stamp() -> tuple[str | None, tuple[str, int]]:
     Read together, the version and the stamp describe one state: a decision that sees the
     revision of an activation also sees the version it activated.
     """
-    cursor = database.execute_sql(
+    row = fast_sql.fetch_one(
         "SELECT (SELECT p.version FROM policy_version p ORDER BY p.id DESC LIMIT 1), r.epoch, r.value "
         "FROM store_revision r WHERE r.id = 1")
-    row = cursor.fetchone()
     if row is None:
         return None, ("", 0)
     return row[0], (row[1], int(row[2]))

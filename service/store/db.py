@@ -140,11 +140,12 @@ def read_snapshot() -> Iterator[None]:
         return
     begin = ("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
              if isinstance(db, peewee.PostgresqlDatabase) else "BEGIN DEFERRED")
-    db.execute_sql(begin)
+    from . import fast_sql  # it builds on this module
+    fast_sql.execute(begin)
     try:
         yield
     finally:
-        db.execute_sql("COMMIT")  # a read-only transaction: commit and rollback are the same
+        fast_sql.execute("COMMIT")  # a read-only transaction: commit and rollback are the same
 
 
 def is_postgres() -> bool:

@@ -7,6 +7,7 @@ from typing import Callable, Iterator
 
 import peewee as pw
 
+from . import fast_sql
 from .audit_models import AUDIT_MODELS
 from .db import database, is_postgres
 from .history import ensure_history, seed_history
@@ -115,6 +116,5 @@ def current_revision() -> int:
 
 def revision_stamp() -> tuple[str, int]:
     """(store epoch, revision): identifies the state of this very store."""
-    cursor = database.execute_sql("SELECT epoch, value FROM store_revision WHERE id = 1")
-    row = cursor.fetchone()
+    row = fast_sql.fetch_one("SELECT epoch, value FROM store_revision WHERE id = 1")
     return (row[0], int(row[1])) if row else ("", 0)
