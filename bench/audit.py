@@ -36,10 +36,10 @@ def throughput(port: int, seconds: float, rounds: int) -> None:
         tmp = Path(tmp_dir)
         db_path = tmp / "base.db"
         world = generate(QUICK.partners, QUICK.customers_per_partner, QUICK.products_per_customer, seed=42)
-        refs, _ = load_into(db_path, world)
+        refs, _ = load_into(f"sqlite:///{db_path}", world)
         mix = zipf_sequence(distinct_checks(world, refs, 200, seed=7), 5000, seed=13)
         database.close()
-        key, why = create_key(db_path)
+        key, why = create_key(f"sqlite:///{db_path}")
         headers = {"Authorization": f"Bearer {key}"}
         bodies = [check_body(c) for c in mix]
         base = {"DATABASE_URL": f"sqlite:///{db_path}", "AUTHZ_DECISION_LOG": "off"}

@@ -46,7 +46,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp_dir:
         tmp = Path(tmp_dir)
         db_path = tmp / "demo.db"
-        refs, _ = load_into(db_path, _World)
+        refs, _ = load_into(f"sqlite:///{db_path}", _World)
         checks = _checks(refs)
         engine = Engine(cache_size=0, shape_table=True)  # as served (service/wsgi.py)
         rounds = -(-MIN_CALLS // len(checks))
@@ -59,7 +59,7 @@ def main() -> int:
                 latencies.append((time.perf_counter() - started) * 1e6)
         rows = [_stats("decide() in-process, cache off, shape table on", latencies)]
 
-        key, why = create_key(db_path)
+        key, why = create_key(f"sqlite:///{db_path}")
         if key is None:
             print(f"no API key: {why}", file=sys.stderr)
             return 1

@@ -38,7 +38,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-impact-") as tmp:
         db_path, candidate = Path(tmp) / "authz.db", Path(tmp) / "candidate"
         world = generate(seed=42)
-        _refs, seconds = load_into(db_path, world)
+        _refs, seconds = load_into(f"sqlite:///{db_path}", world)
         close_store()
         print(f"world: {world.customer_count:,} customers loaded in {seconds:.1f} s")
         shutil.copytree(POLICY_DIR, candidate)
