@@ -33,17 +33,20 @@ EDITS = {
 }
 
 
-def candidate(tmp_path: Path, name: str) -> Path:
-    """policies/ copied under tmp_path with one edit of EDITS applied."""
-    folder = tmp_path / f"candidate-{name}"
+def edited_copy(folder: Path, file: str, old: str, new: str) -> Path:
+    """policies/ copied to folder with `old` replaced by `new` in file (an empty `old` appends `new`)."""
     shutil.copytree(POLICY_DIR, folder)
-    file, old, new = EDITS[name]
     path = folder / file
     text = path.read_text(encoding="utf-8")
     if old:
-        assert old in text, f"the edit's target vanished from {file}"
+        assert old in text, f"the edit's target vanished from {file}: {old!r}"
         text = text.replace(old, new)
     else:
         text += new
     path.write_text(text, encoding="utf-8")
     return folder
+
+
+def candidate(tmp_path: Path, name: str) -> Path:
+    """policies/ copied under tmp_path with one edit of EDITS applied."""
+    return edited_copy(tmp_path / f"candidate-{name}", *EDITS[name])

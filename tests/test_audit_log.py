@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from click.testing import CliRunner
+
+from live_servers import free_port, wait_ready
 
 from service.api.auth import create_key
 from service.audit.recorder import get_recorder
@@ -128,14 +129,6 @@ def test_the_log_file_rotates_by_size_and_loses_nothing(tmp_path: Path) -> None:
 
 # -- the slow pipe ------------------------------------------------------------------------
 
-def _free_port() -> int:
-    for port in range(8300, 8400):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise RuntimeError("no free port in 8300-8399")
-
-
 def _slow_reader(pipe, sink: list[bytes]) -> None:
     while chunk := pipe.read1(512) if hasattr(pipe, "read1") else pipe.read(512):
         sink.append(chunk)
@@ -158,7 +151,7 @@ def test_slow_pipe_reader_loses_no_record_and_tears_none(store_url, demo, tmp_pa
             m.Membership.create(user=user, organization=anwalt, role="administrator")
         bump_revision()
     _, key = create_key("slow-pipe", "check")
-    log_path, port = tmp_path / "decisions.log", _free_port()
+    log_path, port = tmp_path / "decisions.log", free_port()
     env = {**os.environ, "DATABASE_URL": store_url, "AUTHZ_DECISION_LOG": str(log_path)}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
                                "--access-logfile", "-", "service.wsgi:app"], cwd=ROOT, env=env,
@@ -167,7 +160,7 @@ def test_slow_pipe_reader_loses_no_record_and_tears_none(store_url, demo, tmp_pa
     reader = threading.Thread(target=_slow_reader, args=(server.stdout, out), daemon=True)
     reader.start()
     try:
-        _wait_ready(port)
+        wait_ready(port, server, time.monotonic() + 60)
         questions = [("/v1/subjects", {"action": "access_account", "resource": demo["anwalt"]}),
                      ("/v1/check", {"actor": demo["anna"], "action": "access_account", "resource": demo["anwalt"]}),
                      ("/v1/check/batch", {"checks": [{"actor": demo["carla"], "action": "access_account",
@@ -190,17 +183,6 @@ def test_slow_pipe_reader_loses_no_record_and_tears_none(store_url, demo, tmp_pa
     get_recorder().flush()
     in_table = {row.decision_id for row in DecisionRecord.select(DecisionRecord.decision_id)}
     assert in_table >= set(served), (len(set(served) - in_table), server.returncode)
-
-
-def _wait_ready(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
 
 
 def test_the_retention_setting_prunes_old_records(api: Api, demo, monkeypatch) -> None:

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.servers import gunicorn, worker_pids
+from live_servers import free_port
 from policy_edits import candidate
 from service.api.auth import create_key
 from service.authz import policy_store
@@ -26,7 +27,7 @@ from service.authz.engine import POLICY_DIR
 from service.authz.policy_candidates import read_candidate
 from service.cli import main as cli
 
-PORTS = (8241, 8242)
+PORTS = (free_port(), free_port())  # the two instances' ports, handed out once per run
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -30,7 +30,8 @@ def test_activation_bumps_the_revision_and_keeps_history(store_url: str) -> None
 
 
 def test_the_engine_in_force_at_a_revision_decides_with_that_version(demo, store_url: str) -> None:
-    from service.authz.active_policy import ActiveEngine, engine_at_revision
+    from service.audit.policies import engine_for, version_at
+    from service.authz.active_policy import ActiveEngine
     first = policy_store.active_policy()  # policies/, activated by the demo fixture
     r4 = '  user.role_in(org) = "legal_representative" and\n  why = {rule: "R4"'
     narrowed = {**first.files, "customers.polar": first.files["customers.polar"].replace(
@@ -41,6 +42,7 @@ def test_the_engine_in_force_at_a_revision_decides_with_that_version(demo, store
     second = policy_store.record_activation(narrowed, by="test")
     decision = engine.decide(demo["anna"], "add_customer", demo["webwerk"])  # the very next decision switches
     assert not decision.allowed and decision.policy_version == second.version
-    assert engine_at_revision(first.revision).policy_version == first.version
-    assert engine_at_revision(second.revision).policy_version == second.version
-    assert engine_at_revision(first.revision - 1) is None
+    # a past question takes the version activated at or before its revision (the audit's engines)
+    assert engine_for(version_at(first.revision, "recorded")).policy_version == first.version
+    assert engine_for(version_at(second.revision, "recorded")).policy_version == second.version
+    assert version_at(first.revision - 1, "recorded") == "recorded"  # no activation yet: the recorded version

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
+from policy_edits import edited_copy
 from service.authz import Engine
 from service.authz.engine import POLICY_DIR, DecisionCache
 from service.store import bump_revision, database, init_schema, open_database
@@ -353,16 +354,10 @@ class _StaleCache(DecisionCache):
 def _mutant_engine(tmp_path: Path, file: str | None, old: str, new: str) -> Engine:
     """An engine over a copy of policies/ with one textual change (or a stale cache when file is None)."""
     policy_dir = tmp_path / "policies"
-    shutil.copytree(POLICY_DIR, policy_dir)
-    if file is not None:
-        path = policy_dir / file
-        text = path.read_text(encoding="utf-8")
-        if old:
-            assert old in text, f"mutation target vanished from {file}: {old!r}"
-            text = text.replace(old, new)
-        else:
-            text += new
-        path.write_text(text, encoding="utf-8")
+    if file is None:
+        shutil.copytree(POLICY_DIR, policy_dir)
+    else:
+        edited_copy(policy_dir, file, old, new)
     engine = Engine(policy_dir)
     if file is None:
         engine.cache = _StaleCache(10_000)

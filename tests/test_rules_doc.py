@@ -58,10 +58,14 @@ def test_a_changed_policy_makes_the_generated_parts_stale(tmp_path: Path) -> Non
     assert any("stale" in p for p in found), found
 
 
+# the team workspace beside the repository and its two documents, spelt in parts so that this
+# file, which looks for them, does not itself contain them
+OUTSIDE = ("../" + "shared", "DOMAIN" + ".md", "DESIGN" + ".md")
+
+
 def test_nothing_in_the_project_points_outside_the_repository() -> None:
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     offenders = [path for path in tracked if (ROOT / path).is_file() and path.endswith((".md", ".py", ".polar", ".yaml", ".toml", ".cfg", ".txt"))
                  and any(outside in (ROOT / path).read_text(encoding="utf-8", errors="replace")
-                         for outside in ("../shared", "DOMAIN.md", "DESIGN.md"))
-                 and path != "tests/test_rules_doc.py"]
+                         for outside in OUTSIDE)]
     assert offenders == []

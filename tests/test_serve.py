@@ -15,22 +15,12 @@ from typing import Iterator
 
 import pytest
 
+from live_servers import free_port
 from service.store.models import ApiKey
-
-PORTS = range(8400, 8500)  # this suite's port range
-
-
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise RuntimeError("no free port in 8400-8499")
-
 
 @pytest.fixture
 def served(store_url: str, tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen]]:
-    port, home = _free_port(), tmp_path / "home"
+    port, home = free_port(), tmp_path / "home"
     home.mkdir()
     env = {**os.environ, "HOME": str(home), "DATABASE_URL": store_url, "AUTHZ_SHAPE_TABLE": "0",
            "AUTHZ_DECISION_LOG": "off"}

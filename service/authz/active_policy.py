@@ -88,12 +88,6 @@ def engine_for_version(version: str) -> Engine:
     return _cache.get(version)
 
 
-def engine_at_revision(revision: int) -> Engine | None:
-    """The engine of the policy in force at store revision `revision` (None: no policy was active yet)."""
-    stored = policy_at(revision)
-    return engine_for_version(stored.version) if stored else None
-
-
 def _refused(reason: str, version: str, revision: int, **details: Any) -> Decision:
     return Decision(False, [{"rule": "R20", "denied": reason, **details}], version, revision, error=True)
 
