@@ -54,11 +54,10 @@ DEV_KEY_NAME = "dev"
 @keys.command("dev")
 def dev_keys() -> None:
     """Development only (`make run`): revoke the previous 'dev' keys, create and print new ones."""
-    from service.api.auth import create_key
-    from service.store.models import utcnow
+    from service.api.auth import create_key, revoke_keys_where
     open_database()
     init_schema()
-    ApiKey.update(revoked_at=utcnow()).where((ApiKey.name == DEV_KEY_NAME) & ApiKey.revoked_at.is_null()).execute()
+    revoke_keys_where((ApiKey.name == DEV_KEY_NAME) & ApiKey.revoked_at.is_null())
     _row, check_key = create_key(DEV_KEY_NAME, "check")
     _wrow, write_key = create_key(DEV_KEY_NAME, "write")
     click.echo(f"development keys (name '{DEV_KEY_NAME}'; never use them in production):\n"

@@ -12,13 +12,11 @@ from service.store import bump_revision, database
 from service.store import models as m
 from service.store.fast_sql import StatementCounter
 
-# Statements one uncached decision may issue: the revision (to look in the cache), then in one
-# read snapshot BEGIN, the revision again, the resource (with the customer's partnerships and
-# their grants), the user (with memberships, assignments, product authorization), COMMIT.
+# Statements one uncached decision may issue: the revision (to look in the cache), then one
+# statement reading the revision again with the resource (with the customer's partnerships and
+# their grants) and the user (with memberships, assignments, product authorization).
 # A cached decision reads only the revision.
-SNAPSHOT = 3  # BEGIN, the revision inside the snapshot, COMMIT
-QUERY_BUDGET = {kind: 1 + SNAPSHOT + n for kind, n in
-                {"organization": 2, "product": 2, "invoice": 2, "invitation": 2, "partnership": 2}.items()}
+QUERY_BUDGET = {kind: 2 for kind in ("organization", "product", "invoice", "invitation", "partnership")}
 
 
 # every statement, through peewee and through the decision path's own helpers (fast_sql.py)
@@ -98,7 +96,7 @@ def test_an_error_while_deciding_is_a_logged_deny(demo: dict[str, str], fresh_en
     def explode(*_args, **_kwargs):
         raise RuntimeError("store went away")
 
-    monkeypatch.setattr("service.authz.facts.load_user", explode)
+    monkeypatch.setattr("service.authz.facts.load_question", explode)
     decision = fresh_engine.decide(demo["anna"], "add_customer", demo["webwerk"])
     assert decision.allowed is False and decision.error is True
     assert "decision failed" in caplog.text
@@ -130,34 +128,49 @@ def test_the_cache_never_serves_a_decision_from_another_store(store_url: str, tm
     assert not engine.decide(refs["anna"], "manage_users", refs["webwerk"]).allowed
 
 
-def test_a_decision_reads_one_snapshot_even_when_a_write_commits_midway(
+def test_a_decision_names_the_state_its_facts_come_from_even_when_a_write_commits_midway(
         demo: dict[str, str], store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No torn reads: a write committed between the decision's queries is not seen half."""
+    """No torn reads, no stale cache entry: a write committed after the cache lookup and before
+    the facts are read is seen whole, and the decision names (and is cached under) the state after it."""
     from service.authz import facts
     from service.store.db import make_database
+    from service.store.schema import revision_stamp
 
     bernd, webwerk, baeckerei = demo["bernd"], demo["webwerk"], demo["baeckerei"]
     other = make_database(store_url)  # another connection, as another worker would have
-    real_load_user = facts.load_user
+    real_load_question = facts.load_question
 
-    def load_user_after_a_concurrent_write(*args, **kwargs):
+    def load_question_after_a_concurrent_write(*args, **kwargs):
         with other.atomic():
             other.execute_sql(
                 "DELETE FROM membership WHERE user_id = %d AND organization_id = %d"
                 % (int(bernd.split(":")[1]), int(webwerk.split(":")[1])))
             other.execute_sql("UPDATE store_revision SET value = value + 1 WHERE id = 1")
-        monkeypatch.setattr(facts, "load_user", real_load_user)
-        return real_load_user(*args, **kwargs)
+        monkeypatch.setattr(facts, "load_question", real_load_question)
+        return real_load_question(*args, **kwargs)
 
-    monkeypatch.setattr(facts, "load_user", load_user_after_a_concurrent_write)
-    engine = Engine(cache_size=0)
+    engine = Engine(cache_size=100)
+    before = revision_stamp()
+    monkeypatch.setattr(facts, "load_question", load_question_after_a_concurrent_write)
     during = engine.decide(bernd, "access_account", baeckerei)
-    after = engine.decide(bernd, "access_account", baeckerei)
     other.close()
-    # the first decision saw the store before the write, whole: the partnership and the membership
-    # revision 2: the demo load, then the fixture's policy activation
-    assert during.allowed and during.revision == 2
-    assert not after.allowed and after.revision == 3
+    # revision 2: the demo load, then the fixture's policy activation; the write made it 3
+    assert before[1] == 2
+    assert not during.allowed and during.revision == 3
+    key = (bernd, "access_account", baeckerei)
+    assert engine.cache.entries == {(revision_stamp(), *key): during}  # cached at revision 3 only
+
+
+def test_the_facts_and_the_revision_are_read_in_one_statement(demo: dict[str, str]) -> None:
+    """One statement is one state of the store on both backends: nothing can commit between the
+    revision a decision names and the facts it was made on."""
+    engine = Engine(cache_size=0)
+    for resource in ("baeckerei", "anwalt_web", "webwerk_invoice_metzgerei", "webwerk_blumen_invite",
+                     "webwerk_anwalt"):
+        with QueryCounter() as counted:
+            engine.decide(demo["bernd"], "access_account", demo[resource], explain=True)
+        assert counted.count == 1, counted.statements
+        assert "store_revision" in counted.statements[0], counted.statements
 
 
 def test_decide_many_answers_each_check_as_decide_does(demo: dict[str, str], fresh_engine: Engine) -> None:
@@ -175,16 +188,16 @@ def test_decide_many_answers_each_check_as_decide_does(demo: dict[str, str], fre
 def test_decide_many_denies_only_the_check_that_fails(demo: dict[str, str], fresh_engine: Engine,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from service.authz import facts
-    real = facts.load_invoice
+    real = facts.load_question
 
-    def broken(*_args, **_kwargs):
-        raise RuntimeError("invoice table unreadable")
+    def broken_on_invoices(user_id, resource, *args, **kwargs):
+        if resource.type == "invoice":
+            raise RuntimeError("invoice table unreadable")
+        return real(user_id, resource, *args, **kwargs)
 
-    monkeypatch.setattr(facts, "load_invoice", broken)
-    monkeypatch.setitem(facts.RESOURCE_LOADERS, "invoice", broken)
+    monkeypatch.setattr(facts, "load_question", broken_on_invoices)
     good, bad = fresh_engine.decide_many([
         (demo["anna"], "add_customer", demo["webwerk"]),
         (demo["anna"], "view_invoice", demo["webwerk_invoice_metzgerei"])])
     assert good.allowed and not good.error
     assert not bad.allowed and bad.error
-    monkeypatch.setitem(facts.RESOURCE_LOADERS, "invoice", real)

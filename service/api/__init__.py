@@ -22,7 +22,8 @@ from typing import Any
 from flask import Flask
 
 from service.authz.active_policy import start_engine
-from service.store import database, open_database
+from service.store import open_database
+from service.store.db import release_connection
 
 from . import audit, deadline, decisions, docs, facts, ops, workflows
 from .errors import ApiError, register_error_handlers
@@ -62,8 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # so liveness, which never queries, answers while the store is down
 
     @app.teardown_request
-    def _close(_exc: BaseException | None) -> None:
-        if not database.is_closed():
-            database.close()
+    def _release(_exc: BaseException | None) -> None:
+        release_connection()  # kept by this thread for its next request unless left unusable
 
     return app

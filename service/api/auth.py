@@ -4,6 +4,9 @@ Scopes: `check` (decisions, lists, subjects, policy) and `write` (facts and
 workflows). A key carries exactly one scope and grants nothing else: a write
 key cannot ask decisions and a check key cannot write (least privilege).
 Missing, unknown or revoked key: 401; known key with the wrong scope: 403.
+
+Valid keys are remembered per store stamp (_ValidKeys): revoking a key bumps the store's revision,
+so the first request after a revocation reads a new stamp and looks the key up again.
 """
 from __future__ import annotations
 
@@ -14,10 +17,12 @@ from dataclasses import dataclass
 
 from flask import g, has_request_context, request
 
-from service.store import fast_sql
+from service.store import database, fast_sql
 from service.store.models import API_KEY_SCOPES, ApiKey, utcnow
+from service.store.schema import bump_revision
 
 from .errors import ApiError
+from .request_stamp import request_stamp
 
 CHECK = "check"
 WRITE = "write"
@@ -48,8 +53,17 @@ def create_key(name: str, scope: str) -> tuple[ApiKey, str]:
 
 def revoke_key(key_id: int) -> bool:
     """Revoke a key by id; False if there is no such active key."""
-    return ApiKey.update(revoked_at=utcnow()).where(
-        (ApiKey.id == key_id) & ApiKey.revoked_at.is_null()).execute() > 0
+    return revoke_keys_where((ApiKey.id == key_id) & ApiKey.revoked_at.is_null()) > 0
+
+
+def revoke_keys_where(condition: object) -> int:
+    """Revoke the keys matching a peewee condition; how many. The revision bump is what makes every
+    worker of every instance drop its remembered keys before the next request (_ValidKeys)."""
+    with database.atomic():
+        revoked = ApiKey.update(revoked_at=utcnow()).where(condition).execute()
+        if revoked:
+            bump_revision()
+    return revoked
 
 
 def _bearer_token() -> str | None:
@@ -60,11 +74,42 @@ def _bearer_token() -> str | None:
     return token.strip()
 
 
+class _ValidKeys:
+    """Rows of keys found valid, for one store stamp (per process). Only valid keys are kept, a new
+    stamp forgets them all, and a key is looked up after the request's stamp was read: a row kept
+    under a stamp was valid at that stamp, and its revocation moves the stamp on."""
+
+    LIMIT = 1000
+
+    def __init__(self) -> None:
+        self.state: tuple[tuple[str, int] | None, dict[str, tuple]] = (None, {})  # replaced whole: thread-safe
+
+    def get(self, stamp: tuple[str, int], digest: str) -> tuple | None:
+        kept_stamp, rows = self.state
+        return rows.get(digest) if kept_stamp == stamp else None
+
+    def put(self, stamp: tuple[str, int], digest: str, row: tuple) -> None:
+        kept_stamp, rows = self.state
+        if kept_stamp != stamp or len(rows) >= self.LIMIT:
+            rows = {}
+            self.state = (stamp, rows)
+        rows[digest] = row
+
+
+_valid_keys = _ValidKeys()
+
+
 def _key_row(digest: str) -> tuple | None:
-    """(id, key_hash, name, scope, revoked_at) of the key with this hash; one indexed query,
-    read fresh on every request so a revocation takes effect at once."""
-    return fast_sql.fetch_one("SELECT id, key_hash, name, scope, revoked_at FROM api_key WHERE key_hash = ?",
-                              (digest,))
+    """(id, key_hash, name, scope, revoked_at) of the key with this hash: remembered if it was valid
+    at the request's store stamp, else one indexed query."""
+    stamp = request_stamp()
+    row = _valid_keys.get(stamp, digest)
+    if row is None:
+        row = fast_sql.fetch_one("SELECT id, key_hash, name, scope, revoked_at FROM api_key WHERE key_hash = ?",
+                                 (digest,))
+        if row is not None and row[4] is None:
+            _valid_keys.put(stamp, digest, row)
+    return row
 
 
 def authenticate(scope: str) -> Caller:

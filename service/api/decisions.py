@@ -25,6 +25,7 @@ from .deadline import past_deadline
 from .errors import ApiError
 from .metrics import count_decision, observe_latency
 from .registry import route
+from .request_stamp import request_stamp
 from .schemas import CANONICAL_ID, Action, Answer, Reason, Ref, Request, ResourceType, UserRef
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1")
@@ -181,8 +182,10 @@ def check(body: CheckRequest):
         _require_revision(body.min_revision)
     started, decision_id = time.perf_counter(), new_decision_id()
     with _deciding(body) as (engine, moment):
-        # with explain, a deny says what each rule that could have allowed it lacks (why_not)
-        decision = engine.decide(body.actor, body.action, body.resource, explain=body.explain, why_not=body.explain)
+        # with explain, a deny says what each rule that could have allowed it lacks (why_not);
+        # a present question is decided on the stamp the key check read (one statement when cached)
+        decision = engine.decide(body.actor, body.action, body.resource, explain=body.explain, why_not=body.explain,
+                                 stamp=None if moment else request_stamp())
     _record("check", decision_id, body.actor, body.action, body.resource, decision.allowed, decision.reasons,
             decision.policy_version, decision.revision, started, decision.error, explain=body.explain,
             why_not=body.explain, **_past(moment))

@@ -101,8 +101,11 @@ def _render(result: Any, op: Operation) -> Response:
         return result
     if op.response is not None and not isinstance(result, op.response):
         result = op.response.model_validate(result)
-    payload = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-    return json_response(payload, status)
+    if isinstance(result, BaseModel):
+        # pydantic's own serializer writes the JSON (compact, fields in declaration order) in one call
+        return Response(result.__pydantic_serializer__.to_json(result) + b"\n", status=status,
+                        mimetype="application/json")
+    return json_response(result, status)
 
 
 def json_response(payload: Any, status: int = 200) -> Response:

@@ -14,9 +14,9 @@ import datetime as dt
 import json
 import logging
 import os
+import random
 import threading
 import time
-import uuid
 from typing import Any, Callable
 
 from service.decision_log import DecisionLog
@@ -33,13 +33,32 @@ PRUNE_EVERY_SECONDS = 3600
 DEFAULT_RETENTION_DAYS = 90.0
 
 
+class _IdBits:
+    """Random bits for decision ids from a generator seeded from os.urandom once per process: an id
+    names a record, it guards nothing, and a system call per id hands the GIL to another thread."""
+
+    def __init__(self) -> None:
+        self.pid = -1
+        self.generator = random.Random()
+
+    def draw(self, bits: int) -> int:
+        if self.pid != os.getpid():  # a forked worker must not repeat its parent's sequence
+            self.generator = random.Random(os.urandom(32))
+            self.pid = os.getpid()
+        return self.generator.getrandbits(bits)
+
+
+_id_bits = _IdBits()
+
+
 def new_decision_id() -> str:
     """A UUID whose first 48 bits are the time in ms (the layout of UUIDv7): ids recorded one after the
     other land at the end of the table's primary-key index instead of at random places in it."""
     millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    return str(uuid.UUID(int=(millis << 80) | (0x7 << 76) | ((rand >> 64) & 0xFFF) << 64
-                         | (0b10 << 62) | (rand & (2**62 - 1))))
+    rand = _id_bits.draw(74)
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62) | (rand & (2**62 - 1))
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 _json = json.JSONEncoder(sort_keys=True, default=str).encode  # built once: json.dumps(**options) builds one per call
@@ -70,6 +89,8 @@ class DecisionRecorder:
                reasons: Any, policy_version: str, revision: int, latency_ms: float,
                moment: dt.datetime | None = None, **detail: Any) -> None:
         """Record one decision served (never raises: a lost audit record must not turn into a 500)."""
+        if not self.to_store and not self.decision_log.enabled:
+            return  # both destinations off
         now = utcnow()
         row = {"decision_id": decision_id, "decided_at": now, "moment": moment or now,
                "key_id": self.caller_key_id(), "endpoint": endpoint, "actor": actor, "action": action,

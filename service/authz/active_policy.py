@@ -109,12 +109,12 @@ class ActiveEngine:
     def files(self) -> list[Path]:
         return self.last.files if self.last else []
 
-    def _active_version(self) -> tuple[str | None, tuple[str, int]]:
-        """The active version and the store's stamp. An activation bumps the revision in its own
-        transaction, so a stamp names one active version: while the stamp is the one this process
-        last saw, the version read with it still holds and only the stamp is read (one plain
-        statement per cached decision); a new stamp reads both again, together."""
-        stamp = revision_stamp()
+    def _active_version(self, stamp: tuple[str, int] | None = None) -> tuple[str | None, tuple[str, int]]:
+        """The active version and the store's stamp (`stamp`: just read by the caller). An activation
+        bumps the revision in its own transaction, so a stamp names one active version: while the
+        stamp is the one this process last saw, the version read with it still holds and only the
+        stamp is read (one plain statement per cached decision); a new stamp reads both again, together."""
+        stamp = stamp or revision_stamp()
         seen = self.seen
         if seen is not None and seen[0] == stamp:
             return seen[1], stamp
@@ -122,10 +122,10 @@ class ActiveEngine:
         self.seen = (stamp, version)  # one assignment: threads see the old pair or the new one
         return version, stamp
 
-    def current(self) -> tuple[Engine | None, Decision | None, tuple[str, int]]:
+    def current(self, stamp: tuple[str, int] | None = None) -> tuple[Engine | None, Decision | None, tuple[str, int]]:
         """The engine of the active version, or the denial to answer instead; and the stamp read with it."""
         try:
-            version, stamp = self._active_version()
+            version, stamp = self._active_version(stamp)
         except Exception:
             log.exception("cannot read the active policy version (denied)")
             return None, _refused("internal error while deciding", "none", -1), ("", -1)
@@ -162,9 +162,11 @@ class ActiveEngine:
         return stored is not None and stored.version == engine.policy_version
 
     def decide(self, actor: str, action: str, resource: str, *, explain: bool = False,
-               why_not: bool = False) -> Decision:
-        for _ in range(self.RETRIES):
-            engine, refused, stamp = self.current()
+               why_not: bool = False, stamp: tuple[str, int] | None = None) -> Decision:
+        """Engine.decide with the active version; `stamp`: the store's stamp, if the caller has just
+        read it (a request reads it once, service/api/request_stamp.py)."""
+        for attempt in range(self.RETRIES):
+            engine, refused, stamp = self.current(stamp if attempt == 0 else None)  # a retry reads afresh
             if engine is None:
                 return refused  # type: ignore[return-value]
             # the stamp read with the version answers the cache lookup: one statement per cached decision

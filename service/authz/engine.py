@@ -153,24 +153,23 @@ class Engine:
 
     # -- loading facts -------------------------------------------------------
 
-    def _load(self, actor: str, resource: str) -> tuple[Any, Any, Ref, list[dict[str, Any]]]:
-        """The actor's and resource's facts, or a deny reason naming what is unknown."""
+    def _load(self, actor: str, resource: str) -> tuple[facts.Question, Ref | None, list[dict[str, Any]]]:
+        """The question's facts with the store stamp they were read at (one statement), the resource's
+        reference, and a deny reason naming what is invalid or unknown ([] when both are known)."""
         try:
             actor_ref = parse_ref(actor, expected="user")
         except RefError as exc:
-            return None, None, None, _deny("invalid actor", detail=str(exc))  # type: ignore[return-value]
+            return facts.Question(revision_stamp(), None, None), None, _deny("invalid actor", detail=str(exc))
         try:
             resource_ref = parse_ref(resource)
         except RefError as exc:
-            return None, None, None, _deny("invalid resource", detail=str(exc))  # type: ignore[return-value]
-        subject = facts.load_resource(resource_ref)
-        if subject is None:
-            return None, None, resource_ref, _deny("unknown resource", resource=resource)
-        customer_id, product_id = facts.customer_and_product_of(subject)
-        user = facts.load_user(actor_ref.id, customer_id=customer_id, product_id=product_id)
-        if user is None:
-            return None, None, resource_ref, _deny("unknown actor", actor=actor)
-        return user, subject, resource_ref, []
+            return facts.Question(revision_stamp(), None, None), None, _deny("invalid resource", detail=str(exc))
+        question = facts.load_question(actor_ref.id, resource_ref)
+        if question.resource is None:
+            return question, resource_ref, _deny("unknown resource", resource=resource)
+        if question.user is None:
+            return question, resource_ref, _deny("unknown actor", actor=actor)
+        return question, resource_ref, []
 
     def _reasons(self, user: Any, action: str, subject: Any, explain: bool) -> list[dict[str, Any]]:
         """The reasons the policy gives for an allow: the first one, or all with `explain`; [] = deny."""
@@ -204,12 +203,8 @@ class Engine:
                 revision = stamp[1]
                 cached = self.cache.get(stamp, (actor, action, resource))
                 if cached is not None:
-                    return cached  # computed from this very store state (see below)
-            with read_snapshot():
-                # the stamp read again inside the snapshot names exactly the state the facts come from
-                stamp = revision_stamp()
-                revision = stamp[1]
-                return self._decide_at(stamp, actor, action, resource, explain, why_not)
+                    return cached  # computed from this very store state (see _decide_fresh)
+            return self._decide_fresh(actor, action, resource, explain, why_not)
         except Exception:
             return self._failed(actor, action, resource, revision)
 
@@ -223,39 +218,49 @@ class Engine:
                 stamp = revision_stamp()
                 revision = stamp[1]
                 return [Decision(False, list(deadline_reasons), self.policy_version, revision)
-                        if past_deadline() else self._decide_at(stamp, *check, False) for check in checks]
+                        if past_deadline() else self._decide_in_snapshot(stamp, *check) for check in checks]
         except Exception:
             return [self._failed(*check, revision) for check in checks]
 
-    def _decide_at(self, stamp: tuple[str, int], actor: str, action: str, resource: str,
-                   explain: bool, why_not: bool = False) -> Decision:
-        """One decision inside a snapshot whose stamp is `stamp`; an error denies this one only."""
-        key = (actor, action, resource)
+    def _decide_in_snapshot(self, stamp: tuple[str, int], actor: str, action: str, resource: str) -> Decision:
+        """One check of a batch: every statement of the snapshot reads the state `stamp` names."""
+        cached = self.cache.get(stamp, (actor, action, resource))
+        if cached is not None:
+            return cached
+        return self._decide_fresh(actor, action, resource, False)
+
+    def _decide_fresh(self, actor: str, action: str, resource: str, explain: bool,
+                      why_not: bool = False) -> Decision:
+        """Decide on facts read now. Their statement also reads the store's stamp, so the decision
+        names exactly the state it was made on, and is cached under that state only (a write
+        committed since the caller's cache lookup moves the stamp on: the entry is never served
+        at a state it was not computed from). An error denies this one decision."""
+        revision = -1
         try:
-            if not explain:
-                cached = self.cache.get(stamp, key)
-                if cached is not None:
-                    return cached
-            decision = self._decide(actor, action, resource, stamp[1], explain)
+            question, ref, denial = self._load(actor, resource)
+            revision = question.stamp[1]
+            decision = self._decide(question, ref, denial, actor, action, resource, explain)
             if why_not and not decision.allowed:
                 decision = self._explain_denial(decision, actor, action, resource)
         except Exception:
-            return self._failed(actor, action, resource, stamp[1])
+            return self._failed(actor, action, resource, revision)
         if not explain:
-            self.cache.put(stamp, key, decision)
+            self.cache.put(question.stamp, (actor, action, resource), decision)
         return decision
 
     def _failed(self, actor: Any, action: Any, resource: Any, revision: int) -> Decision:
         log.exception("decision failed (denied): actor=%r action=%r resource=%r", actor, action, resource)
         return Decision(False, _deny("internal error while deciding"), self.policy_version, revision, error=True)
 
-    def _decide(self, actor: str, action: str, resource: str, revision: int, explain: bool) -> Decision:
-        user, subject, ref, denial = self._load(actor, resource)
+    def _decide(self, question: facts.Question, ref: Ref | None, denial: list[dict[str, Any]], actor: str,
+                action: str, resource: str, explain: bool) -> Decision:
+        revision = question.stamp[1]
         if denial:
             return Decision(False, denial, self.policy_version, revision)
-        if not isinstance(action, str) or not is_known(ref.type, action):
-            return Decision(False, _deny("unknown action", action=action, resource_type=ref.type),
+        if not isinstance(action, str) or not is_known(ref.type, action):  # type: ignore[union-attr]
+            return Decision(False, _deny("unknown action", action=action, resource_type=ref.type),  # type: ignore[union-attr]
                             self.policy_version, revision)
+        user, subject = question.user, question.resource
         if self.patterns is not None:
             reasons = self.patterns.evaluate(user, action, subject, explain, self._reasons)
         else:
@@ -269,9 +274,10 @@ class Engine:
         """The deny with its `missing` entries instead of the plain reason (never on the fast path).
         An explanation that fails leaves the deny as it was (logged): the decision itself stands."""
         try:
-            user, subject, ref, denial = self._load(actor, resource)
+            question, ref, denial = self._load(actor, resource)
             with self.oso_lock:
-                entries = explain_denial(self.oso, user, action, subject, ref, denial or decision.reasons, actor)
+                entries = explain_denial(self.oso, question.user, action, question.resource, ref,
+                                         denial or decision.reasons, actor)
         except Exception:
             log.exception("explaining a deny failed: actor=%r action=%r resource=%r", actor, action, resource)
             return decision
@@ -280,12 +286,11 @@ class Engine:
     def allowed_actions(self, actor: str, resource: str) -> list[str]:
         """The actions of the vocabulary that `actor` may take on `resource` (empty on any error)."""
         try:
-            with read_snapshot():
-                user, subject, ref, denial = self._load(actor, resource)
+            question, ref, denial = self._load(actor, resource)
             if denial:
                 return []
-            known = set(actions_for(ref.type))
-            found = {b["action"] for b in self._grants_any(user, subject)}
+            known = set(actions_for(ref.type))  # type: ignore[union-attr]
+            found = {b["action"] for b in self._grants_any(question.user, question.resource)}
             return [a for a in actions_for(ref.type) if a in found and a in known]
         except Exception:
             log.exception("allowed_actions failed (none allowed): actor=%r resource=%r", actor, resource)

@@ -39,7 +39,7 @@ class StoreFacts:
     subjects: list[Subject] = field(default_factory=list)
 
     def user(self, user_id: int, subject: Subject) -> User:
-        """The user's facts for a decision on `subject` (facts.load_user's narrowing)."""
+        """The user's facts for a decision on `subject` (facts.load_question's narrowing)."""
         authorized = (frozenset({subject.product_id})
                       if subject.product_id is not None and user_id in self.authorized.get(subject.product_id, ())
                       else frozenset())

@@ -48,7 +48,7 @@ def _organizations(terms: list[tuple[str, bool, bool]]) -> Iterator[Organization
 
 def _users(org: Organization, product: int | None, assignable: bool = True) -> Iterator[User]:
     """Users with no membership or one (in the organization, its partner or elsewhere), with or
-    without the billing right, assigned to the organization through their own or not (facts.load_user
+    without the billing right, assigned to the organization through their own or not (facts.load_question
     loads assignments for accounts and products only), and, for a product, authorized for it or not."""
     yield User(_USER)
     places = [_RESOURCE_ORG, _OTHER_ORG] + ([_PARTNER] if org.partnerships else [])

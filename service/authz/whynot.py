@@ -18,6 +18,8 @@ from typing import Any
 
 from oso import Oso, Variable
 
+from service.store import fast_sql
+
 from . import facts
 from .refs import Ref
 
@@ -101,7 +103,7 @@ EXPLAINED_CLASSES = (ExplainedUser, ExplainedOrganization)
 
 
 def _rows(sql: str, *params: Any) -> list[tuple]:
-    return facts._rows(sql, params)
+    return fast_sql.fetch_all(sql, params)
 
 
 def _explained_user(user: facts.User) -> ExplainedUser:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.authz import Engine
-from service.authz.facts import _rows
+from service.store.fast_sql import fetch_all as _rows
 from service.authz.listing import list_ids
 from service.authz.refs import Ref
 from service.authz.rulebook import clauses_for, statements

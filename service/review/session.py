@@ -18,7 +18,7 @@ from flask import Flask, Request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from service.api.auth import hash_key
-from service.authz.facts import _rows
+from service.store.fast_sql import fetch_all as _rows
 from service.store.db import database
 from service.store.models import ConsoleSecret
 

@@ -8,7 +8,7 @@ from typing import Iterator
 from urllib.parse import urlparse, unquote
 
 import peewee
-from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from .file_identity import IdentifiedConnection, StoreUnavailable, file_identity, file_replaced, replaced_message
 
@@ -120,6 +120,22 @@ def open_database(url: str | None = None, *, pooled: bool = False) -> peewee.Dat
     db = make_database(url or database_url(), pooled=pooled)
     database.initialize(db)
     return db
+
+
+def release_connection() -> None:
+    """End a request's use of the store. A server thread keeps its pooled connection for its next
+    request (checking it in and out of the pool cost more than a cached decision), unless the
+    request left it inside a transaction or the pool's own tests find it broken or dirty: then it
+    goes back to the pool, which rolls it back or closes it. Other databases close as before."""
+    db = database.obj
+    if db is None or db.is_closed():
+        return
+    if not isinstance(db, PooledDatabase) or db.in_transaction():
+        db.close()
+        return
+    conn = db.connection()
+    if db._is_closed(conn) or not db._can_reuse(conn):  # the pool's check-out and check-in tests
+        db.close()
 
 
 @contextlib.contextmanager
