@@ -321,9 +321,9 @@ def timed_decides(engine: Any, checks: list[Check]) -> tuple[list[float], int]:
 
 CHUNK = 100  # decide() and the data floor alternate in chunks of this many checks
 # The service as measured unless a figure says otherwise: no decision log, no recorded decisions
-# (AUTHZ_DECISION_STORE is the audit recording's switch, where that feature is present; the
-# logged service turns it on with --recording-env AUTHZ_DECISION_STORE=on)
+# (AUTHZ_DECISION_STORE is the audit recording's switch; the logged service turns both on)
 QUIET = {"AUTHZ_DECISION_LOG": "off", "AUTHZ_DECISION_STORE": "off"}
+RECORDING = {"AUTHZ_DECISION_STORE": "on"}  # every decision written to the decision table (docs/audit.md)
 
 
 def decide_phase(report: Report, cold: list[Check], warm: list[Check], profile: list[Check],
@@ -450,6 +450,19 @@ def _count_lines(path: Path) -> int:
         return 0
 
 
+def _count_decision_rows(url: str) -> str:
+    """How many decisions the recording wrote to the decision table so far (context for the logged figures)."""
+    from service.store.db import make_database
+    time.sleep(2 * 0.2)  # the recorder writes every 0.2 s (service/audit/recorder.py)
+    db = make_database(url)
+    try:
+        return f"{db.execute_sql('SELECT count(*) FROM decision').fetchone()[0]:,}"
+    except Exception as exc:  # context only: never fail the run for it
+        return f"not counted ({type(exc).__name__})"
+    finally:
+        db.close()
+
+
 def _short(payload: Any) -> str:
     """A short excerpt of an error answer for the n/a note."""
     if isinstance(payload, bytes):
@@ -465,8 +478,8 @@ def http_phase(report: Report, s: Settings, url: str, tmp: Path, world: BenchWor
     if why:
         report.add("API key", f"none ({why}); requests sent without Authorization")
     env = {"DATABASE_URL": url, **QUIET}
-    # the same service with the decision log to a file and the audit recording on (its settings given)
-    logged_env = {**env, "AUTHZ_DECISION_LOG": str(tmp / "decisions.log"), **recording}
+    # the same service with the decision log to a file and the audit recording on (plus any settings given)
+    logged_env = {**env, "AUTHZ_DECISION_LOG": str(tmp / "decisions.log"), **RECORDING, **recording}
     with servers.gunicorn("service.wsgi:app", ports[0], tmp / "service.log", env) as master, \
             servers.gunicorn("bench.floor_app:app", ports[1], tmp / "floor.log", env), \
             servers.gunicorn("service.wsgi:app", ports[3], tmp / "logged.log", logged_env):
@@ -498,7 +511,7 @@ def http_phase(report: Report, s: Settings, url: str, tmp: Path, world: BenchWor
                                       f"{s.connections} connections, {s.http_rounds} interleaved rounds)")
         log_lines = _count_lines(tmp / "decisions.log")
         report.add("decision log written by the logged service", f"{log_lines} lines"
-                   + ("" if recording else "; audit recording: no setting given (--recording-env), log only"))
+                   + f"; decision table rows: {_count_decision_rows(url)}")
         # one request at a time: the "1 floor request" of the batch target, and context for the service
         for name, port in (("check", ports[0]), ("floor", ports[1])):
             timing = client.sequential(port, "/v1/check", bodies[:s.sequential_reps],
@@ -658,7 +671,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="load the worlds into this PostgreSQL database (its public schema is WIPED)")
     parser.add_argument("--port", type=int, default=8301, help="first of the 4 ports used (default 8301)")
     parser.add_argument("--recording-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="settings that turn the audit recording on, for the logged service (repeatable)")
+                        help="more settings for the logged service (repeatable); it always has the "
+                             "decision log and AUTHZ_DECISION_STORE=on")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also print a cProfile of N fresh cold decide() calls")
     parser.add_argument("--keep", action="store_true", help="keep the temporary SQLite files and server logs")
