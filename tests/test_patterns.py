@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from service.authz import Engine
 from service.authz.engine import POLICY_DIR
 from service.authz.facts import Organization, User
-from service.authz.patterns import Renaming, canonical, canonical_key, key_of, policy_is_id_blind
+from service.authz import facts
+from service.authz.patterns import Renaming, canonical, canonical_key, fact_key, key_of, policy_is_id_blind
+from service.authz.refs import parse_ref
 from service.authz.shapes import common_shapes
 from service.authz.vocabulary import actions_for
 from service.store import models as m
@@ -148,6 +150,7 @@ def test_memoized_decisions_equal_direct_evaluation(world: dict, store: Store,
     resources += [f"partnership:{row.id}" for row in m.Partnership.select(m.Partnership.id)]
     resources += [f"invitation:{row.id}" for row in m.Invitation.select(m.Invitation.id)]
     for user, resource in itertools.product(users, resources):
+        _assert_written_out_key_is_the_definition(user, resource)
         for action in actions_for(resource.split(":")[0]):
             for explain in (False, True):
                 a = memoized.decide(user, action, resource, explain=explain)
@@ -155,3 +158,19 @@ def test_memoized_decisions_equal_direct_evaluation(world: dict, store: Store,
                 assert (a.allowed, a.reasons) == (b.allowed, b.reasons), (user, action, resource, explain)
                 c = tabled.decide(user, action, resource, explain=explain)
                 assert (c.allowed, c.reasons) == (b.allowed, b.reasons), (user, action, resource, explain)
+
+
+def _assert_written_out_key_is_the_definition(user: str, resource: str) -> None:
+    """fact_key (the served classes' key, written out) equals canonical_key, renaming included."""
+    question = facts.load_question(parse_ref(user).id, parse_ref(resource))
+    fast, generic = Renaming(), Renaming()
+    for value in (question.user, question.resource):
+        assert fact_key(value, fast) == canonical_key(value, generic), (user, resource)
+    assert (fast.forward, fast.backward) == (generic.forward, generic.backward)
+
+
+def test_a_partnership_term_of_another_layout_falls_back_to_the_definition() -> None:
+    term = {"partner_id": 3, "id": 5, "customer_id": 2, "active": True, "access": "full",
+            "granted": {"technical": False, "statistical": False}}
+    org = Organization(2, False, [term])
+    assert fact_key(org, Renaming()) == canonical_key(org, Renaming())

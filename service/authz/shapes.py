@@ -12,8 +12,8 @@ The shapes come from the fact model alone (facts.py: roles, partnerships,
 grants, assignments, authorizations), never from the policy or from the
 store: one user with at most one membership, the resource's organization with
 no partnership or one active partnership of either access (and, for a
-product, every combination of granted rights), and the actions of the
-vocabulary. Facts outside these shapes (a user with two memberships, a
+product, every combination of granted rights; for an invoice, of its paying
+organization), and the actions of the vocabulary. Facts outside these shapes (a user with two memberships, a
 customer with two partners, invitations, partnerships) are simply evaluated
 when they are first asked. Every entry is computed by Polar, exactly as a
 live decision on such facts would be, so the table changes no answer, only
@@ -73,8 +73,8 @@ def common_shapes() -> Iterator[Shape]:
         for user in _users(org, _PRODUCT):
             for action in actions_for("product"):
                 yield user, action, product
-    for is_partner in (False, True):
-        invoice = Invoice(_INVOICE, Organization(_RESOURCE_ORG, is_partner))
+    for org in _organizations(_ACCOUNT_TERMS):  # the paying organization's partnerships are facts too
+        invoice = Invoice(_INVOICE, org)
         for user in _users(invoice.organization, None, assignable=False):
             for action in actions_for("invoice"):
                 yield user, action, invoice
