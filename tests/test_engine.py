@@ -188,16 +188,30 @@ def test_decide_many_answers_each_check_as_decide_does(demo: dict[str, str], fre
 def test_decide_many_denies_only_the_check_that_fails(demo: dict[str, str], fresh_engine: Engine,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from service.authz import facts
-    real = facts.load_question
+    real = facts._resource_from
 
-    def broken_on_invoices(user_id, resource, *args, **kwargs):
-        if resource.type == "invoice":
-            raise RuntimeError("invoice table unreadable")
-        return real(user_id, resource, *args, **kwargs)
+    def broken_on_invoices(rows, ref, now):
+        if ref.type == "invoice":
+            raise RuntimeError("invoice rows unreadable")
+        return real(rows, ref, now)
 
-    monkeypatch.setattr(facts, "load_question", broken_on_invoices)
+    monkeypatch.setattr(facts, "_resource_from", broken_on_invoices)
     good, bad = fresh_engine.decide_many([
         (demo["anna"], "add_customer", demo["webwerk"]),
         (demo["anna"], "view_invoice", demo["webwerk_invoice_metzgerei"])])
     assert good.allowed and not good.error
     assert not bad.allowed and bad.error
+
+
+def test_a_batch_reads_the_facts_of_its_uncached_checks_in_one_statement(demo: dict[str, str]) -> None:
+    engine = Engine(cache_size=100)
+    checks = [(demo[u], a, demo[r]) for u in ("anna", "bernd", "carla", "dirk")
+              for a, r in (("access_account", "baeckerei"), ("manage_product", "anwalt_web"),
+                           ("view_invoice", "webwerk_invoice_metzgerei"), ("accept", "webwerk_blumen_invite"),
+                           ("end", "webwerk_anwalt"))]
+    with QueryCounter() as counted:
+        first = engine.decide_many(checks)
+    # BEGIN, the revision, the facts of all twenty checks, COMMIT
+    assert counted.count == 4, counted.statements
+    assert [(d.allowed, d.reasons) for d in first] == \
+        [(d.allowed, d.reasons) for d in (Engine(cache_size=0).decide(*c) for c in checks)]

@@ -153,9 +153,11 @@ class Engine:
 
     # -- loading facts -------------------------------------------------------
 
-    def _load(self, actor: str, resource: str) -> tuple[facts.Question, Ref | None, list[dict[str, Any]]]:
-        """The question's facts with the store stamp they were read at (one statement), the resource's
-        reference, and a deny reason naming what is invalid or unknown ([] when both are known)."""
+    def _load(self, actor: str, resource: str, read: facts.QuestionFacts | None = None
+              ) -> tuple[facts.Question, Ref | None, list[dict[str, Any]]]:
+        """The question's facts with the store stamp they were read at (one statement, or `read`: a
+        batch's), the resource's reference, and a deny reason naming what is invalid or unknown
+        ([] when both are known)."""
         try:
             actor_ref = parse_ref(actor, expected="user")
         except RefError as exc:
@@ -164,7 +166,8 @@ class Engine:
             resource_ref = parse_ref(resource)
         except RefError as exc:
             return facts.Question(revision_stamp(), None, None), None, _deny("invalid resource", detail=str(exc))
-        question = facts.load_question(actor_ref.id, resource_ref)
+        question = (read.question(actor_ref.id, resource_ref) if read is not None
+                    else facts.load_question(actor_ref.id, resource_ref))
         if question.resource is None:
             return question, resource_ref, _deny("unknown resource", resource=resource)
         if question.user is None:
@@ -210,34 +213,51 @@ class Engine:
 
     def decide_many(self, checks: list[tuple[str, str, str]],
                     past_deadline: Callable[[], bool] = lambda: False) -> list[Decision]:
-        """Decide every (actor, action, resource) of a batch on one snapshot of the store;
-        once past_deadline() is true, the rest are denied undecided with `deadline_reasons`."""
+        """Decide every (actor, action, resource) of a batch on one snapshot of the store, the facts of
+        the checks not in the cache read in one statement; once past_deadline() is true, the rest are
+        denied undecided with `deadline_reasons`. An error denies only the check it concerns."""
         revision = -1
         try:
             with read_snapshot():
                 stamp = revision_stamp()
                 revision = stamp[1]
-                return [Decision(False, list(deadline_reasons), self.policy_version, revision)
-                        if past_deadline() else self._decide_in_snapshot(stamp, *check) for check in checks]
+                decided: list[Decision | None] = [self.cache.get(stamp, check) for check in checks]
+                loader = self._batch_loader([check for check, done in zip(checks, decided) if done is None])
+                return [done if done is not None
+                        else Decision(False, list(deadline_reasons), self.policy_version, revision) if past_deadline()
+                        else self._decide_fresh(*check, False, loader=loader)
+                        for check, done in zip(checks, decided)]
         except Exception:
             return [self._failed(*check, revision) for check in checks]
 
-    def _decide_in_snapshot(self, stamp: tuple[str, int], actor: str, action: str, resource: str) -> Decision:
-        """One check of a batch: every statement of the snapshot reads the state `stamp` names."""
-        cached = self.cache.get(stamp, (actor, action, resource))
-        if cached is not None:
-            return cached
-        return self._decide_fresh(actor, action, resource, False)
+    def _batch_loader(self, checks: list[tuple[str, str, str]]) -> Callable[[str, str], Any]:
+        """_load for the checks of a batch, their facts read in one statement; if that statement fails,
+        each check reads its own (so that only the checks whose facts cannot be read are denied)."""
+        wanted = []
+        for actor, _action, resource in checks:
+            try:
+                wanted.append((parse_ref(actor, expected="user").id, parse_ref(resource)))
+            except RefError:
+                continue  # _load denies it, naming what is invalid
+        try:
+            facts_read = facts.load_questions(wanted) if wanted else None
+        except Exception:
+            log.exception("reading a batch's facts failed; each check reads its own")
+            return self._load
+
+        def load(actor: str, resource: str) -> Any:
+            return self._load(actor, resource, facts_read)
+        return load
 
     def _decide_fresh(self, actor: str, action: str, resource: str, explain: bool,
-                      why_not: bool = False) -> Decision:
+                      why_not: bool = False, loader: Callable[[str, str], Any] | None = None) -> Decision:
         """Decide on facts read now. Their statement also reads the store's stamp, so the decision
         names exactly the state it was made on, and is cached under that state only (a write
         committed since the caller's cache lookup moves the stamp on: the entry is never served
         at a state it was not computed from). An error denies this one decision."""
         revision = -1
         try:
-            question, ref, denial = self._load(actor, resource)
+            question, ref, denial = (loader or self._load)(actor, resource)
             revision = question.stamp[1]
             decision = self._decide(question, ref, denial, actor, action, resource, explain)
             if why_not and not decision.allowed:

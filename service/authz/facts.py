@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from service.store import fast_sql
+from service.store.db import is_postgres
 from service.store.history import decision_moment
 from service.store.models import Invitation as InvitationRow
 
@@ -151,61 +152,97 @@ def _as_datetime(value: Any) -> dt.datetime:
 #   tag, i1, i2, i3, i4 (ids), t1, t2, t3 (text), b1, b2, b3 (flags), ts (a time)
 # The first branch types every column: PostgreSQL resolves a UNION's column types pair by pair,
 # and two untyped NULLs would make a column text before a later branch fills it with flags.
+# Each SELECT names its ids with {match}: `= ?` for one question, a list for a batch's questions.
 
 _STAMP = ("SELECT 'r', value, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), epoch, "
           "CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS BOOLEAN), CAST(NULL AS BOOLEAN), "
           "CAST(NULL AS BOOLEAN), CAST(NULL AS TIMESTAMP) FROM store_revision WHERE id = 1")
-# the organization with its active partnerships and the rights they grant on one product (? = product id)
+# the organization a resource belongs to, with its active partnerships (for a product, with the rights
+# they grant on it); tagged with the resource's type, i4 = the resource's id
 _ORGANIZATION = (
-    "SELECT 'o', o.id, ps.id, ps.partner_id, ps.customer_id, ps.status, ps.access, ps.payment_mode, "
-    "o.is_partner, pp.technical, pp.statistical, NULL FROM {source} "
-    "LEFT JOIN partnership ps ON ps.customer_id = o.id AND ps.status = 'active' "
-    "LEFT JOIN partnership_product pp ON pp.partnership_id = ps.id AND pp.product_id = ? WHERE {key} = ?")
-_INVITATION = ("SELECT 'v', id, partner_id, customer_id, NULL, inviting_side, status, NULL, NULL, NULL, NULL, "
-               "expires_at FROM invitation WHERE id = ?")
-_PARTNERSHIP = ("SELECT 'n', id, partner_id, customer_id, NULL, status, access, payment_mode, NULL, NULL, NULL, "
-                "NULL FROM partnership WHERE id = ?")
-_USER = "SELECT 'u', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM users WHERE id = ?"
-_MEMBERSHIPS = ("SELECT 'm', organization_id, NULL, NULL, NULL, role, NULL, NULL, billing, NULL, NULL, NULL "
-                "FROM membership WHERE user_id = ?")
-# the actor's assignments to the customer at hand ({customer}: an expression with one ?)
-_ASSIGNMENTS = ("SELECT 'a', partner_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-                "FROM assignment WHERE user_id = ? AND customer_id = {customer}")
-# the actor's authorization for the product at hand
-_AUTHORIZATION = ("SELECT 'p', product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-                  "FROM product_authorization WHERE user_id = ? AND product_id = ?")
+    "SELECT '{kind}', o.id, ps.id, ps.partner_id, {resource}, ps.status, ps.access, ps.payment_mode, o.is_partner, "
+    "{rights}, NULL FROM {source} LEFT JOIN partnership ps ON ps.customer_id = o.id AND ps.status = 'active' "
+    "{rights_join}WHERE {resource} {{match}}")
+_PRODUCT_RIGHTS = ("pp.technical, pp.statistical",
+                   "LEFT JOIN partnership_product pp ON pp.partnership_id = ps.id AND pp.product_id = x.id ")
+_NO_RIGHTS = ("NULL, NULL", "")
+_OWNED = "{table} x JOIN organization o ON o.id = x.organization_id"
+_RESOURCES = {
+    "organization": _ORGANIZATION.format(kind="organization", resource="o.id", source="organization o",
+                                         rights=_NO_RIGHTS[0], rights_join=_NO_RIGHTS[1]),
+    "product": _ORGANIZATION.format(kind="product", resource="x.id", source=_OWNED.format(table="product"),
+                                    rights=_PRODUCT_RIGHTS[0], rights_join=_PRODUCT_RIGHTS[1]),
+    # the paying organization with its active partnerships: the policy says billing never flows through
+    # a partnership (R16), but a candidate policy may (docs/policy-changes.md), so the facts hold them
+    "invoice": _ORGANIZATION.format(kind="invoice", resource="x.id", source=_OWNED.format(table="invoice"),
+                                    rights=_NO_RIGHTS[0], rights_join=_NO_RIGHTS[1]),
+    "invitation": ("SELECT 'invitation', id, partner_id, customer_id, id, inviting_side, status, NULL, NULL, NULL, "
+                   "NULL, expires_at FROM invitation WHERE id {match}"),
+    "partnership": ("SELECT 'partnership', id, partner_id, customer_id, id, status, access, payment_mode, NULL, "
+                    "NULL, NULL, NULL FROM partnership WHERE id {match}"),
+}
+QUESTION_TYPES = tuple(_RESOURCES)
+_USER = "SELECT 'u', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM users WHERE id {match}"
+_MEMBERSHIPS = ("SELECT 'm', organization_id, user_id, NULL, NULL, role, NULL, NULL, billing, NULL, NULL, NULL "
+                "FROM membership WHERE user_id {match}")
+# the actors' assignments to the customers of the resources at hand: nothing else of theirs can matter
+_ASSIGNMENTS = ("SELECT 'a', partner_id, user_id, customer_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+                "FROM assignment WHERE user_id {match} AND customer_id {customers}")
+_CUSTOMERS = {"organization": "{match}", "product": "IN (SELECT organization_id FROM product WHERE id {match})",
+              "invoice": "IN (SELECT organization_id FROM invoice WHERE id {match})"}
+# the actors' authorizations for the products at hand
+_AUTHORIZATIONS = ("SELECT 'p', product_id, user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+                   "FROM product_authorization WHERE user_id {match} AND product_id {match}")
 
 
-def _question_statement(resource_type: str) -> tuple[str, Callable[[int, int], tuple[int, ...]]]:
-    """The statement answering a question on a resource of this type, and its parameters from
-    (actor id, resource id). The actor's side is narrowed to the customer (and product) the
-    resource belongs to: nothing else of theirs can matter to a decision on it."""
-    user = [_USER, _MEMBERSHIPS]
-    if resource_type == "organization":
-        parts = [_ORGANIZATION.format(source="organization o", key="o.id"), *user,
-                 _ASSIGNMENTS.format(customer="?")]
-        return " UNION ALL ".join([_STAMP, *parts]), lambda u, r: (0, r, u, u, u, r)
-    if resource_type == "product":
-        parts = [_ORGANIZATION.format(source="product x JOIN organization o ON o.id = x.organization_id",
-                                      key="x.id"), *user,
-                 _ASSIGNMENTS.format(customer="(SELECT organization_id FROM product WHERE id = ?)"), _AUTHORIZATION]
-        return " UNION ALL ".join([_STAMP, *parts]), lambda u, r: (r, r, u, u, u, r, u, r)
-    if resource_type == "invoice":
-        # the paying organization with its active partnerships: the policy says billing never flows through
-        # a partnership (R16), but a candidate policy may (docs/policy-changes.md), so the facts hold them
-        parts = [_ORGANIZATION.format(source="invoice x JOIN organization o ON o.id = x.organization_id",
-                                      key="x.id"), *user,
-                 _ASSIGNMENTS.format(customer="(SELECT organization_id FROM invoice WHERE id = ?)")]
-        return " UNION ALL ".join([_STAMP, *parts]), lambda u, r: (0, r, u, u, u, r)
-    if resource_type == "invitation":
-        return " UNION ALL ".join([_STAMP, _INVITATION, *user]), lambda u, r: (r, u, u)
-    if resource_type == "partnership":
-        return " UNION ALL ".join([_STAMP, _PARTNERSHIP, *user]), lambda u, r: (r, u, u)
-    raise KeyError(resource_type)
+class _Statement:
+    """A question statement's text and parameters, built branch by branch. `= ?` for one id; for many,
+    `IN (?, ...)` on SQLite and `= ANY(?)` with an array on PostgreSQL (one text whatever the count)."""
+
+    def __init__(self, many: bool) -> None:
+        self.many = many
+        self.postgres = many and is_postgres()  # one question's text is the same on both
+        self.parts: list[str] = [_STAMP]
+        self.params: list[Any] = []
+
+    def match(self, ids: list[int]) -> str:
+        if not self.many:
+            self.params.append(ids[0])
+            return "= ?"
+        if self.postgres:
+            self.params.append(ids)
+            return "= ANY(?)"
+        self.params.extend(ids)
+        return f"IN ({', '.join('?' * len(ids))})"
+
+    def add(self, template: str, *id_lists: list[int], **nested: str) -> None:
+        """One branch: each {match} (in order, {customers} first when given) names the next list of ids."""
+        text = template.replace("{customers}", nested["customers"]) if nested else template
+        pieces = text.split("{match}")
+        out = [pieces[0]]
+        for ids, piece in zip(id_lists, pieces[1:]):
+            out.append(self.match(ids))
+            out.append(piece)
+        self.parts.append("".join(out))
+
+    def text(self) -> str:
+        return " UNION ALL ".join(self.parts)
 
 
-QUESTION_TYPES = ("organization", "product", "invoice", "invitation", "partnership")
-_STATEMENTS = {kind: _question_statement(kind) for kind in QUESTION_TYPES}
+def _question_statement(users: list[int], resources: dict[str, list[int]], many: bool) -> _Statement:
+    """The statement reading the stamp, these resources and these users' facts, narrowed to the
+    customers and products of those resources."""
+    statement = _Statement(many)
+    for kind, ids in resources.items():
+        statement.add(_RESOURCES[kind], ids)
+    statement.add(_USER, users)
+    statement.add(_MEMBERSHIPS, users)
+    for kind, ids in resources.items():
+        if kind in _CUSTOMERS:
+            statement.add(_ASSIGNMENTS, users, ids, customers=_CUSTOMERS[kind])
+    if "product" in resources:
+        statement.add(_AUTHORIZATIONS, users, resources["product"])
+    return statement
 
 
 @dataclass(slots=True)
@@ -217,14 +254,38 @@ class Question:
     resource: Any | None
 
 
+# One question's statement per resource type, built once: its text (PostgreSQL prepares it once per
+# connection) and the order of its parameters, as (actor id, resource id) positions.
+def _single(kind: str) -> tuple[str, tuple[int, ...]]:
+    statement = _question_statement([-1], {kind: [-2]}, many=False)
+    return statement.text(), tuple(0 if param == -1 else 1 for param in statement.params)
+
+
+_SINGLE = {kind: _single(kind) for kind in QUESTION_TYPES}
+
+
 def load_question(user_id: int, resource: Ref, now: dt.datetime | None = None) -> Question:
     """The actor's and the resource's facts and the store's stamp, read together in one statement
     (resource types outside QUESTION_TYPES have no facts: their resource is None)."""
-    statement = _STATEMENTS.get(resource.type)
-    if statement is None:
+    single = _SINGLE.get(resource.type)
+    if single is None:
         return Question(_stamp_only(), None, None)
-    sql, params = statement
-    return _question_from(fast_sql.fetch_all(sql, params(user_id, resource.id)), resource, now)
+    sql, order = single
+    ids = (user_id, resource.id)
+    facts = QuestionFacts(fast_sql.fetch_all(sql, tuple(ids[i] for i in order)), now)
+    return facts.question(user_id, resource)
+
+
+def load_questions(questions: list[tuple[int, Ref]], now: dt.datetime | None = None) -> "QuestionFacts":
+    """Many questions' facts in one statement (a batch's); `.question(user, ref)` builds each, as
+    load_question would have read it."""
+    users = sorted({user for user, _ in questions})
+    resources: dict[str, set[int]] = {}
+    for _, ref in questions:
+        if ref.type in _RESOURCES:
+            resources.setdefault(ref.type, set()).add(ref.id)
+    statement = _question_statement(users, {kind: sorted(ids) for kind, ids in resources.items()}, many=True)
+    return QuestionFacts(fast_sql.fetch_all(statement.text(), tuple(statement.params)), now)
 
 
 def _stamp_only() -> tuple[str, int]:
@@ -232,39 +293,58 @@ def _stamp_only() -> tuple[str, int]:
     return (row[0], int(row[1])) if row else ("", 0)
 
 
-def _question_from(rows: list[tuple], ref: Ref, now: dt.datetime | None) -> Question:
-    stamp, user_id, kept, roles, billing, partners, products = ("", 0), None, [], {}, set(), [], []
-    for row in rows:
-        tag = row[0]
-        if tag == "m":
-            roles[row[1]] = row[5]
-            if row[8]:
-                billing.add(row[1])
-        elif tag == "o" or tag == "v" or tag == "n":
-            kept.append(row)
-        elif tag == "u":
-            user_id = row[1]
-        elif tag == "a":
-            partners.append(row[1])
-        elif tag == "p":
-            products.append(row[1])
-        elif tag == "r":
-            stamp = (row[5], int(row[1]))
-    resource = _resource_from(kept, ref, now) if kept else None
-    if user_id is None:
-        return Question(stamp, None, resource)
-    customer_id, _product_id = customer_and_product_of(resource)
-    user = User(user_id, roles, frozenset(billing), frozenset(products),
-                frozenset((partner, customer_id) for partner in partners))
-    return Question(stamp, user, resource)
+class QuestionFacts:
+    """The rows of a question statement, indexed for building each question's fact objects."""
+
+    def __init__(self, rows: list[tuple], now: dt.datetime | None) -> None:
+        self.now, self.stamp = now, ("", 0)
+        self.resource_rows: dict[tuple[str, int], list[tuple]] = {}
+        self.users: set[int] = set()
+        self.memberships: dict[int, list[tuple]] = {}
+        self.assigned: dict[tuple[int, int], list[int]] = {}  # (user, customer) -> partners
+        self.authorized: set[tuple[int, int]] = set()  # (user, product)
+        self.built: dict[tuple[str, int], Any] = {}
+        for row in rows:
+            tag = row[0]
+            if tag == "m":
+                self.memberships.setdefault(row[2], []).append(row)
+            elif tag == "u":
+                self.users.add(row[1])
+            elif tag == "a":
+                self.assigned.setdefault((row[2], row[3]), []).append(row[1])
+            elif tag == "p":
+                self.authorized.add((row[2], row[1]))
+            elif tag == "r":
+                self.stamp = (row[5], int(row[1]))
+            else:
+                self.resource_rows.setdefault((tag, row[4]), []).append(row)
+
+    def question(self, user_id: int, ref: Ref) -> Question:
+        resource = self.resource(ref)
+        if user_id not in self.users:
+            return Question(self.stamp, None, resource)
+        memberships = self.memberships.get(user_id, ())
+        customer_id, product_id = customer_and_product_of(resource)
+        user = User(user_id, {row[1]: row[5] for row in memberships},
+                    frozenset(row[1] for row in memberships if row[8]),
+                    frozenset((product_id,)) if (user_id, product_id) in self.authorized else frozenset(),
+                    frozenset((partner, customer_id) for partner in self.assigned.get((user_id, customer_id), ())))
+        return Question(self.stamp, user, resource)
+
+    def resource(self, ref: Ref) -> Any | None:
+        key = (ref.type, ref.id)
+        if key not in self.built:
+            rows = self.resource_rows.get(key)
+            self.built[key] = _resource_from(rows, ref, self.now) if rows else None
+        return self.built[key]
 
 
 def _resource_from(rows: list[tuple], ref: Ref, now: dt.datetime | None) -> Any:
     first = rows[0]
-    if first[0] == "v":
+    if ref.type == "invitation":
         expired = _as_datetime(first[11]) <= (now or decision_moment())  # a past question's moment
         return Invitation(first[1], first[2], first[3], first[5], first[6], expired)
-    if first[0] == "n":
+    if ref.type == "partnership":
         return Partnership(first[1], first[2], first[3], first[5], first[6], first[7])
     organization = _organization_from(rows)
     if ref.type == "product":
@@ -278,7 +358,7 @@ def _organization_from(rows: list[tuple]) -> Organization:
     """The customer with its active partnerships as Polar dictionaries, by partnership id (with the
     rights granted on the product the statement joined, if any)."""
     partnerships = [
-        Partnership(row[2], row[3], row[4], row[5], row[6], row[7]).as_term(bool(row[9]), bool(row[10]))
+        Partnership(row[2], row[3], row[1], row[5], row[6], row[7]).as_term(bool(row[9]), bool(row[10]))
         for row in sorted(rows, key=lambda row: row[2] or 0)
         if row[2] is not None  # None: no active partnership, the LEFT JOIN's empty row
     ]
