@@ -9,8 +9,10 @@ bytes and gunicorn's access log shares it.
 Rotation by size: when the file reaches AUTHZ_DECISION_LOG_MAX_BYTES (default 100 MB;
 0 = never) the writer renames it to FILE.1 (FILE.1 to FILE.2, ... keeping
 AUTHZ_DECISION_LOG_BACKUPS, default 5) under a lock file; every worker notices the
-rename on its next write and reopens FILE. An external tool may move FILE away the
-same way (the hand-off): nothing written before or after the move is lost.
+rename within MOVED_CHECK_SECONDS and reopens FILE (it looks at the path at most that often:
+a path lookup per record cost more than writing the record). An external tool may move FILE
+away the same way (the hand-off): nothing written before or after the move is lost, records
+written meanwhile land whole in the moved file.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 from typing import Any
 
 ENV_VAR = "AUTHZ_DECISION_LOG"
@@ -25,6 +28,8 @@ MAX_BYTES_VAR = "AUTHZ_DECISION_LOG_MAX_BYTES"
 BACKUPS_VAR = "AUTHZ_DECISION_LOG_BACKUPS"
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 DEFAULT_BACKUPS = 5
+MOVED_CHECK_SECONDS = 0.2
+_encode = json.JSONEncoder(sort_keys=True, default=str).encode  # built once, not per record
 
 
 class DecisionLogError(ValueError):
@@ -37,6 +42,7 @@ class DecisionLog:
         self.path, self.max_bytes, self.backups = path, max_bytes, max(backups, 1)
         self._lock = threading.Lock()
         self._fd: int | None = self._open() if path else None
+        self._next_moved_check = 0.0
 
     @classmethod
     def from_setting(cls, setting: str | None = None) -> "DecisionLog":
@@ -60,9 +66,12 @@ class DecisionLog:
     def write(self, record: dict[str, Any]) -> None:
         if self._fd is None:
             return
-        data = (json.dumps(record, sort_keys=True, default=str) + "\n").encode("utf-8")
+        data = (_encode(record) + "\n").encode("utf-8")
         with self._lock:
-            self._reopen_if_moved()
+            now = time.monotonic()
+            if now >= self._next_moved_check:
+                self._reopen_if_moved()
+                self._next_moved_check = now + MOVED_CHECK_SECONDS
             written = os.write(self._fd, data)  # one write: O_APPEND places it whole at the end
             if written != len(data):  # only on a full disk; the line stays one record, truncated lines fail parsing
                 raise OSError(f"decision log: wrote {written} of {len(data)} bytes")

@@ -198,9 +198,11 @@ def prune_decisions(before: dt.datetime) -> int:
 
 def _stored(row: dict[str, Any]) -> tuple[Any, ...]:
     """The row's column values, as the table stores them (times as peewee writes them, JSON as text)."""
-    return (row["decision_id"], str(row["decided_at"]), str(row["moment"]), row["key_id"], row["endpoint"],
+    decided_at = str(row["decided_at"])
+    moment = decided_at if row["moment"] is row["decided_at"] else str(row["moment"])  # a present decision's
+    return (row["decision_id"], decided_at, moment, row["key_id"], row["endpoint"],
             _text(row["actor"]), _text(row["action"]), _text(row["resource"]), bool(row["allowed"]),
-            _json(row["reasons"]), row["policy_version"], row["revision"], _json(row["detail"]))
+            _json(row["reasons"]), row["policy_version"], row["revision"], _json(row["detail"]) if row["detail"] else "{}")
 
 
 def _text(value: Any) -> str | None:
@@ -211,8 +213,10 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     """The record as the log file shows it (times in RFC 3339)."""
     detail = row["detail"]
     plain = {k: v for k, v in row.items() if k != "detail"}
-    plain["time"] = plain.pop("decided_at").isoformat(timespec="milliseconds") + "Z"
-    plain["moment"] = plain["moment"].isoformat(timespec="milliseconds") + "Z"
+    decided_at = plain.pop("decided_at")
+    plain["time"] = decided_at.isoformat(timespec="milliseconds") + "Z"
+    plain["moment"] = (plain["time"] if plain["moment"] is decided_at
+                       else plain["moment"].isoformat(timespec="milliseconds") + "Z")
     return {**plain, **detail}
 
 
