@@ -75,41 +75,45 @@ def _bearer_token() -> str | None:
 
 
 class _ValidKeys:
-    """Rows of keys found valid, for one store stamp (per process). Only valid keys are kept, a new
-    stamp forgets them all, and a key is looked up after the request's stamp was read: a row kept
-    under a stamp was valid at that stamp, and its revocation moves the stamp on."""
+    """Callers of keys found valid, for one store stamp (per process). Only valid keys are kept, a new
+    stamp forgets them all, and a key is looked up after the request's stamp was read: a caller kept
+    under a stamp had a valid key at that stamp, and its revocation moves the stamp on."""
 
     LIMIT = 1000
 
     def __init__(self) -> None:
-        self.state: tuple[tuple[str, int] | None, dict[str, tuple]] = (None, {})  # replaced whole: thread-safe
+        self.state: tuple[tuple[str, int] | None, dict[str, Caller]] = (None, {})  # replaced whole: thread-safe
 
-    def get(self, stamp: tuple[str, int], digest: str) -> tuple | None:
-        kept_stamp, rows = self.state
-        return rows.get(digest) if kept_stamp == stamp else None
+    def get(self, stamp: tuple[str, int], digest: str) -> Caller | None:
+        kept_stamp, callers = self.state
+        return callers.get(digest) if kept_stamp == stamp else None
 
-    def put(self, stamp: tuple[str, int], digest: str, row: tuple) -> None:
-        kept_stamp, rows = self.state
-        if kept_stamp != stamp or len(rows) >= self.LIMIT:
-            rows = {}
-            self.state = (stamp, rows)
-        rows[digest] = row
+    def put(self, stamp: tuple[str, int], digest: str, caller: Caller) -> None:
+        kept_stamp, callers = self.state
+        if kept_stamp != stamp or len(callers) >= self.LIMIT:
+            callers = {}
+            self.state = (stamp, callers)
+        callers[digest] = caller
 
 
 _valid_keys = _ValidKeys()
 
 
-def _key_row(digest: str) -> tuple | None:
-    """(id, key_hash, name, scope, revoked_at) of the key with this hash: remembered if it was valid
-    at the request's store stamp, else one indexed query."""
+def _valid_caller(digest: str) -> Caller | None:
+    """The caller whose key has this hash, if the key is valid: remembered if it was valid at the
+    request's store stamp, else read with one indexed query."""
     stamp = request_stamp()
-    row = _valid_keys.get(stamp, digest)
-    if row is None:
-        row = fast_sql.fetch_one("SELECT id, key_hash, name, scope, revoked_at FROM api_key WHERE key_hash = ?",
-                                 (digest,))
-        if row is not None and row[4] is None:
-            _valid_keys.put(stamp, digest, row)
-    return row
+    caller = _valid_keys.get(stamp, digest)
+    if caller is not None:
+        return caller
+    row = fast_sql.fetch_one("SELECT id, key_hash, name, scope, revoked_at FROM api_key WHERE key_hash = ?",
+                             (digest,))
+    # compare_digest keeps the final comparison constant-time; the lookup is by hash, so no key leaks by timing
+    if row is None or not hmac.compare_digest(row[1], digest) or row[4] is not None:
+        return None
+    caller = Caller(row[0], row[2], row[3])
+    _valid_keys.put(stamp, digest, caller)
+    return caller
 
 
 def authenticate(scope: str) -> Caller:
@@ -117,14 +121,11 @@ def authenticate(scope: str) -> Caller:
     token = _bearer_token()
     if token is None:
         raise ApiError(401, "unauthenticated", "missing API key: send 'Authorization: Bearer <key>'")
-    digest = hash_key(token)
-    row = _key_row(digest)
-    # compare_digest keeps the final comparison constant-time; the lookup is by hash, so no key leaks by timing
-    if row is None or not hmac.compare_digest(row[1], digest) or row[4] is not None:
+    caller = _valid_caller(hash_key(token))
+    if caller is None:
         raise ApiError(401, "invalid_key", "unknown or revoked API key")
-    if row[3] != scope:
+    if caller.scope != scope:
         raise ApiError(403, "wrong_scope", f"this operation needs a key with scope '{scope}'")
-    caller = Caller(row[0], row[2], row[3])
     g.caller = caller
     return caller
 
