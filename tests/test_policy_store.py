@@ -46,3 +46,19 @@ def test_the_engine_in_force_at_a_revision_decides_with_that_version(demo, store
     assert engine_for(version_at(first.revision, "recorded")).policy_version == first.version
     assert engine_for(version_at(second.revision, "recorded")).policy_version == second.version
     assert version_at(first.revision - 1, "recorded") == "recorded"  # no activation yet: the recorded version
+
+
+def test_a_question_new_to_the_process_is_decided_with_the_version_active_in_its_state(demo, store_url: str) -> None:
+    """A question no cache holds is decided in one statement, which also reads the active version:
+    asked right after an activation, it is answered by the new version, never by the engine of the
+    process's previous decision."""
+    from service.authz.active_policy import ActiveEngine
+    first = policy_store.active_policy()
+    r4 = '  user.role_in(org) = "legal_representative" and\n  why = {rule: "R4"'
+    narrowed = {**first.files, "customers.polar": first.files["customers.polar"].replace(
+        r4, '  user.role_in(org) = "nobody" and\n  why = {rule: "R4"')}
+    engine = ActiveEngine()
+    assert engine.decide(demo["anna"], "access_account", demo["webwerk"]).allowed  # the first version's engine
+    second = policy_store.record_activation(narrowed, by="test")
+    decision = engine.decide(demo["anna"], "add_customer", demo["webwerk"])  # never asked: no cache holds it
+    assert not decision.allowed and decision.policy_version == second.version

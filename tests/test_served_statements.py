@@ -1,6 +1,6 @@
 """The served engine's statements per decision (what docs/scaling.md counts), on both backends:
-a cached decision reads the active version and the revision stamp in one statement; an uncached
-one adds the statement that reads the facts with the stamp they come from. Also: threads sharing one engine get the same
+a cached decision reads the active version and the revision stamp in one statement; a question no
+cache holds is one statement too, reading the facts with the stamp and the active version. Also: threads sharing one engine get the same
 answers as one thread (one Oso query at a time per engine)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from service.store.fast_sql import StatementCounter
 
 CHECKS = [("bernd", "access_account", "baeckerei"), ("carla", "manage_product", "anwalt_web"),
           ("carla", "view_invoice", "webwerk_invoice_metzgerei"), ("flora", "accept", "webwerk_blumen_invite")]
-UNCACHED = 1 + 1  # active version with stamp; the facts with their stamp
+UNCACHED = 1  # the facts with the stamp and the active version of their state
 
 
 def test_a_cached_served_decision_is_one_statement(demo: dict[str, str]) -> None:

@@ -165,6 +165,10 @@ class ActiveEngine:
                why_not: bool = False, stamp: tuple[str, int] | None = None) -> Decision:
         """Engine.decide with the active version; `stamp`: the store's stamp, if the caller has just
         read it (a request reads it once, service/api/request_stamp.py)."""
+        if stamp is None and not explain and not why_not:
+            decided = self._decide_new(actor, action, resource)
+            if decided is not None:
+                return decided
         for attempt in range(self.RETRIES):
             engine, refused, stamp = self.current(stamp if attempt == 0 else None)  # a retry reads afresh
             if engine is None:
@@ -174,6 +178,17 @@ class ActiveEngine:
             if decision.error or self._consistent(engine, stamp, decision.revision):
                 return decision
         return _refused("policy changed while deciding", self.policy_version, stamp[1])
+
+    def _decide_new(self, actor: str, action: str, resource: str) -> Decision | None:
+        """A question new to this process's latest engine, decided in one statement: the facts' statement
+        also reads the store's stamp and the version active in that state, so the answer stands when
+        that version is this engine's (exactly what reading the version first would have chosen);
+        None otherwise, and the question is asked the usual way."""
+        engine = self.last
+        decided = engine.decide_new(actor, action, resource) if engine is not None else None
+        if decided is None or decided[1] != engine.policy_version:  # type: ignore[union-attr]
+            return None
+        return decided[0]
 
     def decide_many(self, checks: list[tuple[str, str, str]],
                     past_deadline: Callable[[], bool] = lambda: False) -> list[Decision]:

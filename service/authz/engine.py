@@ -111,6 +111,10 @@ class DecisionCache:
             return None
         return self.entries.get((stamp, *key))
 
+    def holds(self, key: tuple[str, str, str]) -> bool:
+        """Whether an answer to this question is kept (for the latest stamp this cache has seen)."""
+        return (self.stamp, *key) in self.entries
+
     def put(self, stamp: tuple[str, int], key: tuple[str, str, str], decision: Decision) -> None:
         if self.size <= 0 or decision.error or key[2].startswith(self.UNCACHEABLE):
             return
@@ -249,15 +253,29 @@ class Engine:
             return self._load(actor, resource, facts_read)
         return load
 
+    def decide_new(self, actor: str, action: str, resource: str) -> tuple[Decision, str | None] | None:
+        """A question this engine's cache holds no answer to, at any revision, decided without first
+        reading the stamp (the cache could not have answered it): the decision and the policy version
+        active in the state its facts were read at. None: the cache may hold it (ask decide())."""
+        if self.cache.holds((actor, action, resource)):
+            return None
+        seen: list[facts.Question] = []
+        return self._decide_fresh(actor, action, resource, False, seen=seen), (
+            seen[0].active_version if seen else None)
+
     def _decide_fresh(self, actor: str, action: str, resource: str, explain: bool,
-                      why_not: bool = False, loader: Callable[[str, str], Any] | None = None) -> Decision:
+                      why_not: bool = False, loader: Callable[[str, str], Any] | None = None,
+                      seen: list[facts.Question] | None = None) -> Decision:
         """Decide on facts read now. Their statement also reads the store's stamp, so the decision
         names exactly the state it was made on, and is cached under that state only (a write
         committed since the caller's cache lookup moves the stamp on: the entry is never served
-        at a state it was not computed from). An error denies this one decision."""
+        at a state it was not computed from). An error denies this one decision. `seen` receives
+        the question read."""
         revision = -1
         try:
             question, ref, denial = (loader or self._load)(actor, resource)
+            if seen is not None:
+                seen.append(question)
             revision = question.stamp[1]
             decision = self._decide(question, ref, denial, actor, action, resource, explain)
             if why_not and not decision.allowed:

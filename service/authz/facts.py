@@ -154,8 +154,10 @@ def _as_datetime(value: Any) -> dt.datetime:
 # and two untyped NULLs would make a column text before a later branch fills it with flags.
 # Each SELECT names its ids with {match}: `= ?` for one question, a list for a batch's questions.
 
+# the store's stamp and the policy version active in that state (t2; the latest activation)
 _STAMP = ("SELECT 'r', value, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), epoch, "
-          "CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS BOOLEAN), CAST(NULL AS BOOLEAN), "
+          "CAST((SELECT p.version FROM policy_version p ORDER BY p.id DESC LIMIT 1) AS VARCHAR), "
+          "CAST(NULL AS VARCHAR), CAST(NULL AS BOOLEAN), CAST(NULL AS BOOLEAN), "
           "CAST(NULL AS BOOLEAN), CAST(NULL AS TIMESTAMP) FROM store_revision WHERE id = 1")
 # the organization a resource belongs to, with its active partnerships (for a product, with the rights
 # they grant on it); tagged with the resource's type, i4 = the resource's id
@@ -247,11 +249,13 @@ def _question_statement(users: list[int], resources: dict[str, list[int]], many:
 
 @dataclass(slots=True)
 class Question:
-    """What one statement read for a question: the store's stamp and the facts (None: not in the store)."""
+    """What one statement read for a question: the store's stamp, the facts (None: not in the store),
+    and the policy version active in that same state (None: none, or not read)."""
 
     stamp: tuple[str, int]
     user: User | None
     resource: Any | None
+    active_version: str | None = None
 
 
 # One question's statement per resource type, built once: its text (PostgreSQL prepares it once per
@@ -297,7 +301,7 @@ class QuestionFacts:
     """The rows of a question statement, indexed for building each question's fact objects."""
 
     def __init__(self, rows: list[tuple], now: dt.datetime | None) -> None:
-        self.now, self.stamp = now, ("", 0)
+        self.now, self.stamp, self.active_version = now, ("", 0), None
         self.resource_rows: dict[tuple[str, int], list[tuple]] = {}
         self.users: set[int] = set()
         self.memberships: dict[int, list[tuple]] = {}
@@ -315,21 +319,21 @@ class QuestionFacts:
             elif tag == "p":
                 self.authorized.add((row[2], row[1]))
             elif tag == "r":
-                self.stamp = (row[5], int(row[1]))
+                self.stamp, self.active_version = (row[5], int(row[1])), row[6]
             else:
                 self.resource_rows.setdefault((tag, row[4]), []).append(row)
 
     def question(self, user_id: int, ref: Ref) -> Question:
         resource = self.resource(ref)
         if user_id not in self.users:
-            return Question(self.stamp, None, resource)
+            return Question(self.stamp, None, resource, self.active_version)
         memberships = self.memberships.get(user_id, ())
         customer_id, product_id = customer_and_product_of(resource)
         user = User(user_id, {row[1]: row[5] for row in memberships},
                     frozenset(row[1] for row in memberships if row[8]),
                     frozenset((product_id,)) if (user_id, product_id) in self.authorized else frozenset(),
                     frozenset((partner, customer_id) for partner in self.assigned.get((user_id, customer_id), ())))
-        return Question(self.stamp, user, resource)
+        return Question(self.stamp, user, resource, self.active_version)
 
     def resource(self, ref: Ref) -> Any | None:
         key = (ref.type, ref.id)
