@@ -215,3 +215,18 @@ def test_a_batch_reads_the_facts_of_its_uncached_checks_in_one_statement(demo: d
     assert counted.count == 4, counted.statements
     assert [(d.allowed, d.reasons) for d in first] == \
         [(d.allowed, d.reasons) for d in (Engine(cache_size=0).decide(*c) for c in checks)]
+
+
+def test_the_decision_cache_keeps_the_latest_state_it_has_seen() -> None:
+    from service.authz.engine import Decision, DecisionCache
+    cache, question, other = DecisionCache(10), ("user:1", "access_account", "organization:2"), ("user:3", "end", "partnership:4")
+    allowed = Decision(True, [{"rule": "R1"}], "v", 5)
+    cache.put(("epoch", 5), question, allowed)
+    assert cache.holds(question) and cache.get(("epoch", 5), question) == allowed
+    cache.put(("epoch", 4), other, allowed)  # made at an older state: not kept, and the newer entries stay
+    assert cache.holds(question) and not cache.holds(other)
+    assert cache.get(("epoch", 4), question) is None and cache.holds(question)
+    cache.put(("epoch", 6), other, allowed)  # a newer state: the older entries go
+    assert cache.holds(other) and not cache.holds(question)
+    cache.put(("another store", 1), question, allowed)  # another store's stamp: a new state too
+    assert cache.holds(question) and not cache.holds(other)

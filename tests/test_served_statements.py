@@ -25,6 +25,7 @@ def test_a_cached_served_decision_is_one_statement(demo: dict[str, str]) -> None
         assert engine.decide(actor, action, resource).allowed
     assert first.count == UNCACHED, first.statements
     assert again.count == 1, again.statements
+    assert "membership" not in again.statements[0], again.statements  # the stamp alone: answered from the cache
 
 
 def test_threads_sharing_the_served_engine_answer_as_one_thread(demo: dict[str, str], store_url: str) -> None:

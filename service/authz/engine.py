@@ -106,8 +106,7 @@ class DecisionCache:
 
     def get(self, stamp: tuple[str, int], key: tuple[str, str, str]) -> Decision | None:
         if stamp != self.stamp:
-            self.stamp = stamp
-            self.entries = {}
+            self._move_to(stamp)
             return None
         return self.entries.get((stamp, *key))
 
@@ -118,9 +117,19 @@ class DecisionCache:
     def put(self, stamp: tuple[str, int], key: tuple[str, str, str], decision: Decision) -> None:
         if self.size <= 0 or decision.error or key[2].startswith(self.UNCACHEABLE):
             return
+        if stamp != self.stamp and not self._move_to(stamp):
+            return  # made at an older state than the latest seen: it could never be served
         if len(self.entries) >= self.size:
             self.entries = {}  # cheaper than LRU bookkeeping on the hot path; refills in one revision
         self.entries[(stamp, *key)] = decision
+
+    def _move_to(self, stamp: tuple[str, int]) -> bool:
+        """Keep entries for `stamp` from now on, unless it is older than the latest stamp seen (the same
+        store at a lower revision: a thread that read its stamp before another's write); whether it moved."""
+        if stamp[0] == self.stamp[0] and stamp[1] < self.stamp[1]:
+            return False
+        self.stamp, self.entries = stamp, {}
+        return True
 
 
 class Engine:
