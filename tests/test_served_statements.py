@@ -15,7 +15,9 @@ CHECKS = [("bernd", "access_account", "baeckerei"), ("carla", "manage_product", 
 UNCACHED = 1  # the facts with the stamp and the active version of their state
 
 
-def test_a_cached_served_decision_is_one_statement(demo: dict[str, str]) -> None:
+def test_a_cached_served_decision_is_one_statement(demo: dict[str, str], monkeypatch) -> None:
+    from service.authz import active_policy
+    monkeypatch.setattr(active_policy, "_cache", None)  # engines built afresh: no answers kept from another store
     engine = ActiveEngine()
     engine.readiness()  # builds the active version's engine, as a worker does at start
     actor, action, resource = demo["bernd"], "access_account", demo["baeckerei"]
