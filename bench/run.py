@@ -481,8 +481,8 @@ def http_phase(report: Report, s: Settings, url: str, tmp: Path, world: BenchWor
     # the same service with the decision log to a file and the audit recording on (plus any settings given)
     logged_env = {**env, "AUTHZ_DECISION_LOG": str(tmp / "decisions.log"), **RECORDING, **recording}
     with servers.gunicorn("service.wsgi:app", ports[0], tmp / "service.log", env) as master, \
-            servers.gunicorn("bench.floor_app:app", ports[1], tmp / "floor.log", env), \
-            servers.gunicorn("service.wsgi:app", ports[3], tmp / "logged.log", logged_env):
+            servers.gunicorn("bench.floor_app:app", ports[1], tmp / "floor.log", env) as floor_master, \
+            servers.gunicorn("service.wsgi:app", ports[3], tmp / "logged.log", logged_env) as logged_master:
         bodies = [check_body(c) for c in mix]
         figures = {}
         # Interleave short rounds (check, floor, logged, floor, check, ...) so that load from anything else
@@ -509,6 +509,15 @@ def http_phase(report: Report, s: Settings, url: str, tmp: Path, world: BenchWor
             report.put(keys[name][1], median)
             report.add(f"{name} p99", f"{p99:.0f} µs ({timing.ok} requests in {timing.seconds:.0f} s, "
                                       f"{s.connections} connections, {s.http_rounds} interleaved rounds)")
+        # where the time goes: the workers' CPU per request, each server alone under the same load
+        for name, server in (("check", master), ("floor", floor_master), ("logged", logged_master)):
+            port, hdrs = targets[name]
+            pids = servers.worker_pids(server)
+            before = servers.cpu_seconds(pids)
+            timing = client.load(port, "/v1/check", bodies, hdrs, connections=s.connections, seconds=2.0, warmup=0)
+            used = servers.cpu_seconds(pids) - before
+            report.add(f"{name} server CPU per request", f"{used / max(timing.ok, 1) * 1e6:.0f} µs (its workers' "
+                       f"user + system time over {timing.ok} requests, {s.connections} connections)")
         log_lines = _count_lines(tmp / "decisions.log")
         report.add("decision log written by the logged service", f"{log_lines} lines"
                    + f"; decision table rows: {_count_decision_rows(url)}")
