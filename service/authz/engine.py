@@ -268,32 +268,30 @@ class Engine:
         active in the state its facts were read at. None: the cache may hold it (ask decide())."""
         if self.cache.holds((actor, action, resource)):
             return None
-        seen: list[facts.Question] = []
-        return self._decide_fresh(actor, action, resource, False, seen=seen), (
-            seen[0].active_version if seen else None)
+        decision, question = self._decide_read(actor, action, resource, False)
+        return decision, question.active_version if question is not None else None
 
     def _decide_fresh(self, actor: str, action: str, resource: str, explain: bool,
-                      why_not: bool = False, loader: Callable[[str, str], Any] | None = None,
-                      seen: list[facts.Question] | None = None) -> Decision:
-        """Decide on facts read now. Their statement also reads the store's stamp, so the decision
-        names exactly the state it was made on, and is cached under that state only (a write
-        committed since the caller's cache lookup moves the stamp on: the entry is never served
-        at a state it was not computed from). An error denies this one decision. `seen` receives
-        the question read."""
-        revision = -1
+                      why_not: bool = False, loader: Callable[[str, str], Any] | None = None) -> Decision:
+        return self._decide_read(actor, action, resource, explain, why_not, loader)[0]
+
+    def _decide_read(self, actor: str, action: str, resource: str, explain: bool, why_not: bool = False,
+                     loader: Callable[[str, str], Any] | None = None) -> tuple[Decision, facts.Question | None]:
+        """Decide on facts read now, and the question read. Their statement also reads the store's
+        stamp, so the decision names exactly the state it was made on, and is cached under that state
+        only (a write committed since the caller's cache lookup moves the stamp on: the entry is never
+        served at a state it was not computed from). An error denies this one decision."""
+        question = None
         try:
             question, ref, denial = (loader or self._load)(actor, resource)
-            if seen is not None:
-                seen.append(question)
-            revision = question.stamp[1]
             decision = self._decide(question, ref, denial, actor, action, resource, explain)
             if why_not and not decision.allowed:
                 decision = self._explain_denial(decision, actor, action, resource)
         except Exception:
-            return self._failed(actor, action, resource, revision)
+            return self._failed(actor, action, resource, question.stamp[1] if question else -1), question
         if not explain:
             self.cache.put(question.stamp, (actor, action, resource), decision)
-        return decision
+        return decision, question
 
     def _failed(self, actor: Any, action: Any, resource: Any, revision: int) -> Decision:
         log.exception("decision failed (denied): actor=%r action=%r resource=%r", actor, action, resource)
