@@ -140,11 +140,12 @@ def release_connection() -> None:
 
 @contextlib.contextmanager
 def read_snapshot() -> Iterator[None]:
-    """One consistent view of the store for the reads of a decision.
+    """One consistent view of the store for reads made in several statements.
 
-    A decision reads the revision and its facts in several statements; without a
-    snapshot a concurrent write could be seen half (a torn read: the old partnership
-    ended but the new one not yet there, or both). SQLite: a deferred read transaction
+    One decision reads its facts in one statement, which sees one state by itself; a batch
+    (the stamp, then its checks' facts) and `authz impact` read in several. Without a
+    snapshot a concurrent write could be seen half between them (a torn read: the old
+    partnership ended but the new one not yet there, or both). SQLite: a deferred read transaction
     (WAL readers never block writers); PostgreSQL: REPEATABLE READ, read only. Inside a
     write transaction (a workflow deciding its own step) that transaction's view is used.
     Plain BEGIN/COMMIT statements: peewee's atomic() costs more than the reads themselves,
