@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from service.authz.active_policy import ActiveEngine
 from service.store import database
 from service.store.fast_sql import StatementCounter
@@ -30,15 +32,21 @@ def test_a_cached_served_decision_is_one_statement(demo: dict[str, str], monkeyp
     assert "membership" not in again.statements[0], again.statements  # the stamp alone: answered from the cache
 
 
-def test_threads_sharing_the_served_engine_answer_as_one_thread(demo: dict[str, str], store_url: str) -> None:
-    engine = ActiveEngine()
+@pytest.mark.parametrize("explain", [True, False], ids=["explained", "plain"])
+def test_threads_sharing_the_served_engine_answer_as_one_thread(demo: dict[str, str], store_url: str,
+                                                                explain: bool, monkeypatch) -> None:
+    """Explained decisions go to Polar every time; plain ones take the one-statement path for a new
+    question and the decision cache after it, with the threads racing on both."""
+    from service.authz import active_policy
     checks = [(demo[a], action, demo[r]) for a, action, r in CHECKS] * 25
     checks += [("user:999999", "access_account", demo["baeckerei"])] * 10  # unknown actor: denied
-    alone = [engine.decide(*check, explain=True).as_dict() for check in checks]
+    alone = [ActiveEngine().decide(*check, explain=explain).as_dict() for check in checks]
+    monkeypatch.setattr(active_policy, "_cache", None)  # a new engine: the threads start with an empty cache
+    engine = ActiveEngine()
 
     def decide(check: tuple[str, str, str]) -> dict:
         with database.connection_context():  # each thread its own connection, as a gthread worker's
-            return engine.decide(*check, explain=True).as_dict()
+            return engine.decide(*check, explain=explain).as_dict()
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         together = list(pool.map(decide, checks))
