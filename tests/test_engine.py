@@ -173,6 +173,19 @@ def test_the_facts_and_the_revision_are_read_in_one_statement(demo: dict[str, st
         assert "store_revision" in counted.statements[0], counted.statements
 
 
+def test_an_explained_deny_reads_its_facts_once_and_everything_from_one_state(demo: dict[str, str]) -> None:
+    """The explanation adds facts of its own (a user's partners, ended partnerships): read in the
+    same snapshot as the decision's facts, which are not read again."""
+    engine = Engine(cache_size=0)
+    for actor, action, resource in (("carla", "access_account", "metzgerei"), ("anna", "view_statistics", "anwalt_web"),
+                                    ("anna", "access_account", "zahnarzt")):
+        with QueryCounter() as counted:
+            decision = engine.decide(demo[actor], action, demo[resource], why_not=True)
+        assert not decision.allowed and "missing" in decision.reasons[0], decision.reasons
+        assert counted.statements[0].startswith("BEGIN") and counted.statements[-1] == "COMMIT", counted.statements
+        assert sum("store_revision" in sql for sql in counted.statements) == 1, counted.statements
+
+
 def test_decide_many_answers_each_check_as_decide_does(demo: dict[str, str], fresh_engine: Engine) -> None:
     checks = [(demo[u], a, demo[r]) for u in ("anna", "bernd", "carla", "dirk", "alma")
               for a, r in (("access_account", "baeckerei"), ("manage_product", "anwalt_web"),

@@ -33,29 +33,13 @@ PRUNE_EVERY_SECONDS = 3600
 DEFAULT_RETENTION_DAYS = 90.0
 
 
-class _IdBits:
-    """Random bits for decision ids from a generator seeded from os.urandom once per process: an id
-    names a record, it guards nothing, and a system call per id hands the GIL to another thread."""
-
-    def __init__(self) -> None:
-        self.pid = -1
-        self.generator = random.Random()
-
-    def draw(self, bits: int) -> int:
-        if self.pid != os.getpid():  # a forked worker must not repeat its parent's sequence
-            self.generator = random.Random(os.urandom(32))
-            self.pid = os.getpid()
-        return self.generator.getrandbits(bits)
-
-
-_id_bits = _IdBits()
-
-
 def new_decision_id() -> str:
     """A UUID whose first 48 bits are the time in ms (the layout of UUIDv7): ids recorded one after the
     other land at the end of the table's primary-key index instead of at random places in it."""
     millis = time.time_ns() // 1_000_000
-    rand = _id_bits.draw(74)
+    # random's generator is seeded from os.urandom, again in every forked worker; an id names a record
+    # and guards nothing, and a system call per id would hand the GIL to another thread
+    rand = random.getrandbits(74)
     value = (millis << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62) | (rand & (2**62 - 1))
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -220,6 +220,9 @@ class Engine:
                 cached = self.cache.get(stamp, (actor, action, resource))
                 if cached is not None:
                     return cached  # computed from this very store state (see _decide_fresh)
+            if why_not:  # explaining a deny reads more facts (whynot.py): all of them from one state
+                with read_snapshot():
+                    return self._decide_fresh(actor, action, resource, explain, why_not)
             return self._decide_fresh(actor, action, resource, explain, why_not)
         except Exception:
             return self._failed(actor, action, resource, revision)
@@ -286,7 +289,7 @@ class Engine:
             question, ref, denial = (loader or self._load)(actor, resource)
             decision = self._decide(question, ref, denial, actor, action, resource, explain)
             if why_not and not decision.allowed:
-                decision = self._explain_denial(decision, actor, action, resource)
+                decision = self._explain_denial(decision, question, ref, denial, actor, action, resource)
         except Exception:
             return self._failed(actor, action, resource, question.stamp[1] if question else -1), question
         if not explain:
@@ -315,11 +318,12 @@ class Engine:
         return Decision(False, _deny("no rule allows this", actor=actor, action=action, resource=resource),
                         self.policy_version, revision)
 
-    def _explain_denial(self, decision: Decision, actor: str, action: str, resource: str) -> Decision:
-        """The deny with its `missing` entries instead of the plain reason (never on the fast path).
-        An explanation that fails leaves the deny as it was (logged): the decision itself stands."""
+    def _explain_denial(self, decision: Decision, question: facts.Question, ref: Ref | None,
+                        denial: list[dict[str, Any]], actor: str, action: str, resource: str) -> Decision:
+        """The deny with its `missing` entries instead of the plain reason (never on the fast path),
+        explained on the very facts it was decided on. An explanation that fails leaves the deny as
+        it was (logged): the decision itself stands."""
         try:
-            question, ref, denial = self._load(actor, resource)
             with self.oso_lock:
                 entries = explain_denial(self.oso, question.user, action, question.resource, ref,
                                          denial or decision.reasons, actor)
@@ -334,9 +338,8 @@ class Engine:
             question, ref, denial = self._load(actor, resource)
             if denial:
                 return []
-            known = set(actions_for(ref.type))  # type: ignore[union-attr]
             found = {b["action"] for b in self._grants_any(question.user, question.resource)}
-            return [a for a in actions_for(ref.type) if a in found and a in known]
+            return [a for a in actions_for(ref.type) if a in found]  # type: ignore[union-attr]
         except Exception:
             log.exception("allowed_actions failed (none allowed): actor=%r resource=%r", actor, resource)
             return []

@@ -143,7 +143,8 @@ def read_snapshot() -> Iterator[None]:
     """One consistent view of the store for reads made in several statements.
 
     One decision reads its facts in one statement, which sees one state by itself; a batch
-    (the stamp, then its checks' facts) and `authz impact` read in several. Without a
+    (the stamp, then its checks' facts), an explained deny (whynot.py reads more facts) and
+    `authz impact` read in several. Without a
     snapshot a concurrent write could be seen half between them (a torn read: the old
     partnership ended but the new one not yet there, or both). SQLite: a deferred read transaction
     (WAL readers never block writers); PostgreSQL: REPEATABLE READ, read only. Inside a
