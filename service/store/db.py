@@ -144,9 +144,8 @@ def read_snapshot() -> Iterator[None]:
 
     One decision reads its facts in one statement, which sees one state by itself; a batch
     (the stamp, then its checks' facts), an explained deny (whynot.py reads more facts) and
-    `authz impact` read in several. Without a
-    snapshot a concurrent write could be seen half between them (a torn read: the old
-    partnership ended but the new one not yet there, or both). SQLite: a deferred read transaction
+    `authz impact` read in several. Without a snapshot a concurrent write could be seen half
+    between them (a torn read: the old partnership ended but the new one not yet there, or both). SQLite: a deferred read transaction
     (WAL readers never block writers); PostgreSQL: REPEATABLE READ, read only. Inside a
     write transaction (a workflow deciding its own step) that transaction's view is used.
     Plain BEGIN/COMMIT statements: peewee's atomic() costs more than the reads themselves,
