@@ -19,7 +19,8 @@ from service.authz import Engine
 from service.authz.engine import POLICY_DIR
 from service.authz.facts import Organization, User
 from service.authz import facts
-from service.authz.patterns import Renaming, canonical, canonical_key, fact_key, key_of, policy_is_id_blind
+from service.authz.patterns import (Renaming, canonical, canonical_key, fact_key, key_of, policy_is_id_blind,
+                                    rows_key)
 from service.authz.refs import parse_ref
 from service.authz.shapes import common_shapes
 from service.authz.vocabulary import actions_for
@@ -161,12 +162,23 @@ def test_memoized_decisions_equal_direct_evaluation(world: dict, store: Store,
 
 
 def _assert_written_out_key_is_the_definition(user: str, resource: str) -> None:
-    """fact_key (the served classes' key, written out) equals canonical_key, renaming included."""
-    question = facts.load_question(parse_ref(user).id, parse_ref(resource))
-    fast, generic = Renaming(), Renaming()
-    for value in (question.user, question.resource):
-        assert fact_key(value, fast) == canonical_key(value, generic), (user, resource)
-    assert (fast.forward, fast.backward) == (generic.forward, generic.backward)
+    """fact_key (the served classes' key, written out) equals canonical_key, renaming included; and
+    rows_key (the same key written from the rows, for one question's statement and for a batch's)
+    equals both wherever it gives one."""
+    actor, ref = parse_ref(user).id, parse_ref(resource)
+    for question in (facts.load_question(actor, ref), facts.load_questions([(actor, ref)]).question(actor, ref)):
+        from_rows = Renaming()
+        keys = rows_key(question, from_rows)
+        fast, generic = Renaming(), Renaming()
+        written_out = tuple(fact_key(value, fast) for value in (question.user, question.resource))
+        assert written_out == tuple(canonical_key(value, generic) for value in (question.user, question.resource))
+        assert (fast.forward, fast.backward) == (generic.forward, generic.backward)
+        known = question.user is not None and question.resource is not None
+        if ref.type in ("organization", "product", "invoice") and known:
+            assert keys == written_out, (user, resource)
+            assert (from_rows.forward, from_rows.backward) == (fast.forward, fast.backward)
+        else:
+            assert keys is None, (user, resource)
 
 
 def test_a_partnership_term_of_another_layout_falls_back_to_the_definition() -> None:

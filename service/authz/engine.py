@@ -23,7 +23,7 @@ from service.store.db import read_snapshot
 from service.store.schema import revision_stamp
 
 from . import facts
-from .patterns import PatternMemo, policy_is_id_blind
+from .patterns import PatternMemo, Renaming, policy_is_id_blind, rows_key
 from .policy_checks import PolicyError, check_files, manifest_files
 from .refs import Ref, RefError, parse_ref
 from .shapes import common_shapes
@@ -174,16 +174,16 @@ class Engine:
         try:
             actor_ref = parse_ref(actor, expected="user")
         except RefError as exc:
-            return facts.Question(revision_stamp(), None, None), None, _deny("invalid actor", detail=str(exc))
+            return facts.Question(revision_stamp()), None, _deny("invalid actor", detail=str(exc))
         try:
             resource_ref = parse_ref(resource)
         except RefError as exc:
-            return facts.Question(revision_stamp(), None, None), None, _deny("invalid resource", detail=str(exc))
+            return facts.Question(revision_stamp()), None, _deny("invalid resource", detail=str(exc))
         question = (read.question(actor_ref.id, resource_ref) if read is not None
                     else facts.load_question(actor_ref.id, resource_ref))
-        if question.resource is None:
+        if not question.has_resource:
             return question, resource_ref, _deny("unknown resource", resource=resource)
-        if question.user is None:
+        if not question.has_user:
             return question, resource_ref, _deny("unknown actor", actor=actor)
         return question, resource_ref, []
 
@@ -308,15 +308,21 @@ class Engine:
         if not isinstance(action, str) or not is_known(ref.type, action):  # type: ignore[union-attr]
             return Decision(False, _deny("unknown action", action=action, resource_type=ref.type),  # type: ignore[union-attr]
                             self.policy_version, revision)
-        user, subject = question.user, question.resource
-        if self.patterns is not None:
-            reasons = self.patterns.evaluate(user, action, subject, explain, self._reasons)
-        else:
-            reasons = self._reasons(user, action, subject, explain)
+        reasons = self._memo_answer(question, action, explain)
+        if reasons is None:  # the fact objects are built only here
+            reasons = self.reasons(question.user, action, question.resource, explain)
         if reasons:
             return Decision(True, reasons, self.policy_version, revision)
         return Decision(False, _deny("no rule allows this", actor=actor, action=action, resource=resource),
                         self.policy_version, revision)
+
+    def _memo_answer(self, question: facts.Question, action: str, explain: bool) -> list[dict[str, Any]] | None:
+        """The pattern memo's answer, found by the key written from the question's rows; None: not held."""
+        if self.patterns is None:
+            return None
+        names = Renaming()
+        keys = rows_key(question, names)
+        return self.patterns.answer((action, explain, *keys), names) if keys is not None else None
 
     def _explain_denial(self, decision: Decision, question: facts.Question, ref: Ref | None,
                         denial: list[dict[str, Any]], actor: str, action: str, resource: str) -> Decision:

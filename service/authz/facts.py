@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Callable
 
 from service.store import fast_sql
@@ -155,8 +156,9 @@ def _as_datetime(value: Any) -> dt.datetime:
 # Each SELECT names its ids with {match}: `= ?` for one question, a list for a batch's questions.
 
 # the store's stamp and the policy version active in that state (t2; the latest activation)
+_ACTIVE_VERSION = "CAST((SELECT p.version FROM policy_version p ORDER BY p.id DESC LIMIT 1) AS VARCHAR)"
 _STAMP = ("SELECT 'r', value, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), epoch, "
-          "CAST((SELECT p.version FROM policy_version p ORDER BY p.id DESC LIMIT 1) AS VARCHAR), "
+          f"{_ACTIVE_VERSION}, "
           "CAST(NULL AS VARCHAR), CAST(NULL AS BOOLEAN), CAST(NULL AS BOOLEAN), "
           "CAST(NULL AS BOOLEAN), CAST(NULL AS TIMESTAMP) FROM store_revision WHERE id = 1")
 # the organization a resource belongs to, with its active partnerships (for a product, with the rights
@@ -184,9 +186,9 @@ _RESOURCES = {
                     "NULL, NULL, NULL FROM partnership WHERE id {match}"),
 }
 QUESTION_TYPES = tuple(_RESOURCES)
-_USER = "SELECT 'u', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM users WHERE id {match}"
-_MEMBERSHIPS = ("SELECT 'm', organization_id, user_id, NULL, NULL, role, NULL, NULL, billing, NULL, NULL, NULL "
-                "FROM membership WHERE user_id {match}")
+# the actors with their memberships; an actor without any gives one row with no organization
+_MEMBERSHIPS = ("SELECT 'm', m.organization_id, u.id, NULL, NULL, m.role, NULL, NULL, m.billing, NULL, NULL, NULL "
+                "FROM users u LEFT JOIN membership m ON m.user_id = u.id WHERE u.id {match}")
 # the actors' assignments to the customers of the resources at hand: nothing else of theirs can matter
 _ASSIGNMENTS = ("SELECT 'a', partner_id, user_id, customer_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
                 "FROM assignment WHERE user_id {match} AND customer_id {customers}")
@@ -237,7 +239,6 @@ def _question_statement(users: list[int], resources: dict[str, list[int]], many:
     statement = _Statement(many)
     for kind, ids in resources.items():
         statement.add(_RESOURCES[kind], ids)
-    statement.add(_USER, users)
     statement.add(_MEMBERSHIPS, users)
     for kind, ids in resources.items():
         if kind in _CUSTOMERS:
@@ -247,36 +248,113 @@ def _question_statement(users: list[int], resources: dict[str, list[int]], many:
     return statement
 
 
-@dataclass(slots=True)
 class Question:
-    """What one statement read for a question: the store's stamp, the facts (None: not in the store),
-    and the policy version active in that same state (None: none, or not read)."""
+    """What one statement read for a question: the store's stamp, the policy version active in that
+    same state (None: none, or not read), and the rows of its facts (`read`; None: nothing read).
 
-    stamp: tuple[str, int]
-    user: User | None
-    resource: Any | None
-    active_version: str | None = None
+    The fact objects (`user`, `resource`; None: not in the store) are built on first use: a decision
+    the pattern memo answers needs only their memo key, which patterns.rows_key writes from the rows.
+    """
+
+    __slots__ = ("stamp", "active_version", "read", "user_id", "ref", "_user")
+
+    def __init__(self, stamp: tuple[str, int], read: "QuestionFacts | None" = None, user_id: int = 0,
+                 ref: Ref | None = None, active_version: str | None = None) -> None:
+        self.stamp, self.active_version = stamp, active_version
+        self.read, self.user_id, self.ref, self._user = read, user_id, ref, _UNBUILT
+
+    @property
+    def resource(self) -> Any | None:
+        return self.read.resource(self.ref) if self.read is not None else None  # type: ignore[arg-type]
+
+    @property
+    def user(self) -> User | None:
+        if self._user is _UNBUILT:
+            self._user = self.read.user(self.user_id, self.resource) if self.read is not None else None
+        return self._user
+
+    @property
+    def has_resource(self) -> bool:
+        return self.read is not None and self.read.has_resource(self.ref)  # type: ignore[arg-type]
+
+    @property
+    def has_user(self) -> bool:
+        return self.read is not None and self.user_id in self.read.users
 
 
-# One question's statement per resource type, built once: its text (PostgreSQL prepares it once per
-# connection) and the order of its parameters, as (actor id, resource id) positions.
-def _single(kind: str) -> tuple[str, tuple[int, ...]]:
-    statement = _question_statement([-1], {kind: [-2]}, many=False)
-    return statement.text(), tuple(0 if param == -1 else 1 for param in statement.params)
+_UNBUILT = object()
 
 
-_SINGLE = {kind: _single(kind) for kind in QUESTION_TYPES}
+# -- one question's statement -------------------------------------------------------------------
+#
+# Two branches. The first starts from the store's stamp row and LEFT JOINs the resource's facts to it
+# (so the stamp is read even when the resource is not in the store: its row then has no resource id),
+# and carries the actor's own facts about that resource as columns (a separate branch each cost more
+# than the rest of the statement): columns 0-11 are the batch layout's, then
+#   12 stamp value, 13 epoch, 14 active version, 15 the partners that assigned the actor to the
+#   customer (text "3,7" on SQLite, an array on PostgreSQL), 16 whether the actor is authorized for
+#   the product.
+# The second branch is the actor with its memberships (_MEMBERSHIPS, widened to the same columns).
+
+_ACTOR, _RESOURCE = "{actor}", "{resource}"
+_SINGLE_HEAD = ("SELECT '{kind}', {columns}, r.value, r.epoch, " + _ACTIVE_VERSION
+                + ", {partners}, {authorized} FROM store_revision r ")
+_SINGLE_ORGANIZATION = (
+    "o.id, ps.id, ps.partner_id, {resource_id}, ps.status, ps.access, ps.payment_mode, o.is_partner, {rights}, "
+    "CAST(NULL AS TIMESTAMP)")
+_NULL_FLAGS = "CAST(NULL AS BOOLEAN), CAST(NULL AS BOOLEAN)"
+_SINGLE_SOURCES = {
+    "organization": (_SINGLE_ORGANIZATION.format(resource_id="o.id", rights=_NULL_FLAGS),
+                     "LEFT JOIN organization o ON o.id = {resource} "),
+    "product": (_SINGLE_ORGANIZATION.format(resource_id="x.id", rights=_PRODUCT_RIGHTS[0]),
+                "LEFT JOIN product x ON x.id = {resource} LEFT JOIN organization o ON o.id = x.organization_id "),
+    "invoice": (_SINGLE_ORGANIZATION.format(resource_id="x.id", rights=_NULL_FLAGS),
+                "LEFT JOIN invoice x ON x.id = {resource} LEFT JOIN organization o ON o.id = x.organization_id "),
+    "invitation": ("x.id, x.partner_id, x.customer_id, x.id, x.inviting_side, x.status, CAST(NULL AS VARCHAR), "
+                   "CAST(NULL AS BOOLEAN), " + _NULL_FLAGS + ", x.expires_at",
+                   "LEFT JOIN invitation x ON x.id = {resource} "),
+    "partnership": ("x.id, x.partner_id, x.customer_id, x.id, x.status, x.access, x.payment_mode, CAST(NULL AS BOOLEAN), "
+                    + _NULL_FLAGS + ", CAST(NULL AS TIMESTAMP)", "LEFT JOIN partnership x ON x.id = {resource} "),
+}
+_PARTNERSHIPS_JOIN = "LEFT JOIN partnership ps ON ps.customer_id = o.id AND ps.status = 'active' "
+_ASSIGNED_PARTNERS = {  # the actor's assignments to the customer, as one value
+    False: "(SELECT group_concat(a.partner_id) FROM assignment a WHERE a.user_id = {actor} AND a.customer_id = o.id)",
+    True: "ARRAY(SELECT a.partner_id FROM assignment a WHERE a.user_id = {actor} AND a.customer_id = o.id)"}
+_NO_PARTNERS = {False: "NULL", True: "CAST(NULL AS BIGINT[])"}
+_AUTHORIZED = ("EXISTS (SELECT 1 FROM product_authorization pa WHERE pa.user_id = {actor} "
+               "AND pa.product_id = x.id)")
+_SINGLE_MEMBERSHIPS = _MEMBERSHIPS.replace(" FROM users", ", NULL, NULL, NULL, NULL, NULL FROM users").replace(
+    "{match}", "= {actor}")
+
+
+def _single(kind: str, postgres: bool) -> tuple[str, Callable[[tuple[int, int]], tuple[int, ...]]]:
+    """One question's statement on a resource of `kind`, and its parameters from (actor id, resource id)."""
+    columns, source = _SINGLE_SOURCES[kind]
+    customer = kind in _CUSTOMERS
+    text = (_SINGLE_HEAD.format(kind=kind, columns=columns,
+                                partners=_ASSIGNED_PARTNERS[postgres] if customer else _NO_PARTNERS[postgres],
+                                authorized=_AUTHORIZED if kind == "product" else "CAST(NULL AS BOOLEAN)")
+            + source + (_PARTNERSHIPS_JOIN if customer else "")
+            + (_PRODUCT_RIGHTS[1] if kind == "product" else "") + "WHERE r.id = 1 UNION ALL " + _SINGLE_MEMBERSHIPS)
+    order = []  # each placeholder's parameter, in the order of the text
+    pieces = text.replace(_RESOURCE, "\0R").replace(_ACTOR, "\0A").split("\0")
+    for piece in pieces[1:]:
+        order.append(1 if piece[0] == "R" else 0)
+    sql = pieces[0] + "".join("?" + piece[1:] for piece in pieces[1:])
+    return sql, itemgetter(*order)  # every statement names both ids: itemgetter gives a tuple
+
+
+_SINGLE = {(kind, postgres): _single(kind, postgres) for kind in QUESTION_TYPES for postgres in (False, True)}
 
 
 def load_question(user_id: int, resource: Ref, now: dt.datetime | None = None) -> Question:
     """The actor's and the resource's facts and the store's stamp, read together in one statement
     (resource types outside QUESTION_TYPES have no facts: their resource is None)."""
-    single = _SINGLE.get(resource.type)
+    single = _SINGLE.get((resource.type, is_postgres()))
     if single is None:
-        return Question(_stamp_only(), None, None)
-    sql, order = single
-    ids = (user_id, resource.id)
-    facts = QuestionFacts(fast_sql.fetch_all(sql, tuple(ids[i] for i in order)), now)
+        return Question(_stamp_only())
+    sql, params = single
+    facts = QuestionFacts(fast_sql.fetch_all(sql, params((user_id, resource.id))), now, actor=user_id)
     return facts.question(user_id, resource)
 
 
@@ -300,7 +378,8 @@ def _stamp_only() -> tuple[str, int]:
 class QuestionFacts:
     """The rows of a question statement, indexed for building each question's fact objects."""
 
-    def __init__(self, rows: list[tuple], now: dt.datetime | None) -> None:
+    def __init__(self, rows: list[tuple], now: dt.datetime | None, actor: int | None = None) -> None:
+        """`actor`: the one actor of a single question's statement (whose own facts ride on its resource rows)."""
         self.now, self.stamp, self.active_version = now, ("", 0), None
         self.resource_rows: dict[tuple[str, int], list[tuple]] = {}
         self.users: set[int] = set()
@@ -311,9 +390,9 @@ class QuestionFacts:
         for row in rows:
             tag = row[0]
             if tag == "m":
-                self.memberships.setdefault(row[2], []).append(row)
-            elif tag == "u":
-                self.users.add(row[1])
+                self.users.add(row[2])
+                if row[1] is not None:
+                    self.memberships.setdefault(row[2], []).append(row)
             elif tag == "a":
                 self.assigned.setdefault((row[2], row[3]), []).append(row[1])
             elif tag == "p":
@@ -321,19 +400,37 @@ class QuestionFacts:
             elif tag == "r":
                 self.stamp, self.active_version = (row[5], int(row[1])), row[6]
             else:
+                if len(row) > 12:  # a single question's: the stamp and the actor's own facts ride on it
+                    self._single_columns(row, actor)
+                    if row[4] is None:
+                        continue  # the resource is not in the store
                 self.resource_rows.setdefault((tag, row[4]), []).append(row)
 
+    def _single_columns(self, row: tuple, actor: int | None) -> None:
+        self.stamp, self.active_version = (row[13], int(row[12])), row[14]
+        partners = row[15]
+        if partners:
+            self.assigned[(actor, row[1])] = ([int(p) for p in partners.split(",")] if isinstance(partners, str)
+                                              else list(partners))
+        if row[16]:
+            self.authorized.add((actor, row[4]))
+
     def question(self, user_id: int, ref: Ref) -> Question:
-        resource = self.resource(ref)
+        return Question(self.stamp, self, user_id, ref, self.active_version)
+
+    def user(self, user_id: int, resource: Any) -> User | None:
+        """The actor's facts, narrowed to the customer and product of `resource` (None: no such user)."""
         if user_id not in self.users:
-            return Question(self.stamp, None, resource, self.active_version)
+            return None
         memberships = self.memberships.get(user_id, ())
         customer_id, product_id = customer_and_product_of(resource)
-        user = User(user_id, {row[1]: row[5] for row in memberships},
+        return User(user_id, {row[1]: row[5] for row in memberships},
                     frozenset(row[1] for row in memberships if row[8]),
                     frozenset((product_id,)) if (user_id, product_id) in self.authorized else frozenset(),
                     frozenset((partner, customer_id) for partner in self.assigned.get((user_id, customer_id), ())))
-        return Question(self.stamp, user, resource, self.active_version)
+
+    def has_resource(self, ref: Ref) -> bool:
+        return (ref.type, ref.id) in self.resource_rows
 
     def resource(self, ref: Ref) -> Any | None:
         key = (ref.type, ref.id)

@@ -74,13 +74,14 @@ class Renaming:
 
     def restore(self, value: Any) -> Any:
         """A reason of the canonical evaluation, with the real ids back."""
-        if isinstance(value, bool) or not isinstance(value, (int, dict, list)):
-            return value
-        if isinstance(value, int):
+        vtype = type(value)
+        if vtype is int:  # not a bool: type() tells them apart
             return self.backward[value]
-        if isinstance(value, dict):
-            return {key: self.restore(item) for key, item in value.items()}
-        return [self.restore(item) for item in value]
+        if vtype is dict:
+            return {key: self.restore(item) if type(item) is not str else item for key, item in value.items()}
+        if vtype is list:
+            return [self.restore(item) for item in value]
+        return value
 
 
 Kind = Any  # None (no ids here), a kind name, or {dictionary key: kind name}
@@ -190,15 +191,23 @@ class PatternMemo:
     def evaluate(self, user: Any, action: str, subject: Any, explain: bool,
                  evaluate: Callable[[Any, str, Any, bool], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         names, key = self._key(user, action, subject, explain)
-        reasons = self.table.get(key)
-        if reasons is None:
-            reasons = self.entries.get(key)
+        reasons = self.answer(key, names)
         if reasons is None:
             canonical_user, canonical_subject = self._canonical(user, subject)
             reasons = evaluate(canonical_user, action, canonical_subject, explain)
             if len(self.entries) >= self.size:
                 self.entries = {}
             self.entries[key] = reasons
+            reasons = [names.restore(reason) for reason in reasons]
+        return reasons
+
+    def answer(self, key: tuple, names: Renaming) -> list[dict[str, Any]] | None:
+        """The answer held under `key` (PatternMemo._key's layout) with the real ids back; None: not held."""
+        reasons = self.table.get(key)
+        if reasons is None:
+            reasons = self.entries.get(key)
+            if reasons is None:
+                return None
         return [names.restore(reason) for reason in reasons]
 
     def learn(self, shapes: Iterable[tuple[Any, str, Any]],
@@ -264,3 +273,63 @@ def fact_key(value: Any, names: Renaming) -> Any:
     """canonical_key(value, names), written out for the served fact classes."""
     fast = _FAST_KEYS.get(type(value))
     return fast(value, names) if fast is not None else canonical_key(value, names)
+
+
+# -- the same keys, written from a question statement's rows ---------------------------------------
+#
+# A decision the memo answers needs only the key of its facts, not the facts: building the User and
+# the resource's objects cost more than the key itself. rows_key() gives, from the rows of
+# facts.QuestionFacts, exactly fact_key(question.user) and fact_key(question.resource) in the same
+# walk order; the objects are built only when the memo has no answer. tests/test_patterns.py
+# compares the two on random worlds.
+
+_ROW_KINDS = {"organization": "Organization", "product": "Product", "invoice": "Invoice"}
+# parts of the keys that hold no id, made once (a key is compared by value)
+_TRUE, _FALSE, _NO_IDS = ("bool", True), ("bool", False), ("frozenset",)
+_GRANTED = {(technical, statistical): ("granted", ("dict", ("technical", ("bool", technical)),
+                                                  ("statistical", ("bool", statistical))))
+            for technical in (False, True) for statistical in (False, True)}
+
+
+def rows_key(question: Any, names: Renaming) -> tuple[tuple, tuple] | None:
+    """(fact_key(question.user), fact_key(question.resource)) from the question's rows, renamed by
+    `names`; None when the rows are not those of a known user and an organization, product or invoice."""
+    read, ref, user_id = question.read, question.ref, question.user_id
+    kind = _ROW_KINDS.get(ref.type) if read is not None and ref is not None else None
+    rows = read.resource_rows.get((ref.type, ref.id)) if kind is not None else None
+    if not rows or user_id not in read.users:
+        return None
+    rename = names.rename
+    customer_id = rows[0][1]
+    product_id = ref.id if kind == "Product" else None
+    memberships = read.memberships.get(user_id, ())
+    partners = read.assigned.get((user_id, customer_id))
+    user_key = ("User", rename(USER, user_id),
+                ("dict", *[(rename(ORGANIZATION, row[1]), row[5]) for row in memberships]),
+                ("frozenset", *[rename(ORGANIZATION, org) for org in sorted(row[1] for row in memberships if row[8])]),
+                ("frozenset", rename(PRODUCT, product_id)) if (user_id, product_id) in read.authorized else _NO_IDS,
+                ("frozenset", *[("tuple", rename(ORGANIZATION, partner), rename(ORGANIZATION, customer_id))
+                                for partner in sorted(set(partners))]) if partners else _NO_IDS)
+    if kind == "Organization":
+        return user_key, _organization_rows_key(rows, names)
+    own_id = rename(PRODUCT if kind == "Product" else INVOICE, ref.id)  # renamed before its organization
+    return user_key, (kind, own_id, _organization_rows_key(rows, names))
+
+
+def _organization_rows_key(rows: list[tuple], names: Renaming) -> tuple:
+    """_organization_key of facts._organization_from(rows)."""
+    rename = names.rename
+    first = rows[0]
+    head = ("Organization", rename(ORGANIZATION, first[1]), _TRUE if first[8] else _FALSE)
+    if first[2] is None:  # no active partnership: the LEFT JOIN's one empty row
+        return (*head, _EMPTY_LIST)
+    if len(rows) > 1:
+        rows = sorted(rows, key=lambda row: row[2] or 0)
+    return (*head, ("list", *[
+        ("dict", ("id", rename(PARTNERSHIP, row[2])), ("partner_id", rename(ORGANIZATION, row[3])),
+         ("customer_id", rename(ORGANIZATION, row[1])), _ACTIVE if row[5] == "active" else _INACTIVE,
+         ("access", row[6]), _GRANTED[bool(row[9]), bool(row[10])])
+        for row in rows if row[2] is not None]))
+
+
+_EMPTY_LIST, _ACTIVE, _INACTIVE = ("list",), ("active", _TRUE), ("active", _FALSE)

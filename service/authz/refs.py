@@ -23,7 +23,25 @@ class Ref:
         return f"{self.type}:{self.id}"
 
 
+# References parsed before, by their text: a decision parses two, and the same actors and resources
+# come back. Bounded: emptied when full (refilled by the next requests).
+_PARSED: dict[str, Ref] = {}
+_PARSED_SIZE = 20_000
+
+
 def parse_ref(text: object, *, expected: str | None = None) -> Ref:
+    ref = _PARSED.get(text) if type(text) is str else None  # type: ignore[call-overload]
+    if ref is None:
+        ref = _parse(text)
+        if len(_PARSED) >= _PARSED_SIZE:
+            _PARSED.clear()
+        _PARSED[text] = ref  # type: ignore[index]
+    if expected is not None and ref.type != expected:
+        raise RefError(f"must name a {expected} ({expected}:id)")
+    return ref
+
+
+def _parse(text: object) -> Ref:
     if not isinstance(text, str):
         raise RefError("must be a string of the form type:id")
     if len(text) > MAX_REF_LENGTH:
@@ -34,6 +52,4 @@ def parse_ref(text: object, *, expected: str | None = None) -> Ref:
     kind, ident = match.group(1), int(match.group(2))
     if kind not in RESOURCE_TYPES:
         raise RefError(f"unknown type {kind!r}; one of {', '.join(RESOURCE_TYPES)}")
-    if expected is not None and kind != expected:
-        raise RefError(f"must name a {expected} ({expected}:id)")
     return Ref(kind, ident)

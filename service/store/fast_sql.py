@@ -66,9 +66,20 @@ def _cursor(sql: str, params: tuple[Any, ...]) -> Any:
 
 
 def fetch_all(sql: str, params: tuple[Any, ...] = ()) -> list[tuple]:
-    cursor = _cursor(sql, params)
-    with _translate_errors:
-        return cursor.fetchall()
+    db = database.obj
+    state = db._state  # peewee's per-thread connection state (what db.connection() reads)
+    if db.param != "?" or state.closed or _cursor is not _plain_cursor:
+        cursor = _cursor(sql, params)
+        with _translate_errors:
+            return cursor.fetchall()
+    try:  # SQLite with this thread's connection open: the driver's call alone (a decision's statement)
+        return state.conn.execute(sql, params).fetchall()
+    except Exception:
+        with _translate_errors:
+            raise
+
+
+_plain_cursor = _cursor  # StatementCounter swaps _cursor to count: fetch_all then takes it
 
 
 def fetch_one(sql: str, params: tuple[Any, ...] = ()) -> tuple | None:
