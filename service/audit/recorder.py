@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
-import json
 import logging
 import os
 import random
 import threading
 import time
 from typing import Any, Callable
+
+import pydantic_core
 
 from service.decision_log import DecisionLog
 from service.store.audit_models import DecisionRecord
@@ -45,7 +46,11 @@ def new_decision_id() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-_json = json.JSONEncoder(sort_keys=True, default=str).encode  # built once: json.dumps(**options) builds one per call
+
+
+def _json(value: Any) -> str:
+    """JSON text for a table column (pydantic's serializer: a fifth of the json module's time)."""
+    return pydantic_core.to_json(value, fallback=str).decode()
 
 
 def _no_caller() -> int | None:
@@ -82,7 +87,7 @@ class DecisionRecorder:
                "policy_version": policy_version, "revision": int(revision), "detail": detail}
         try:
             if self.decision_log.enabled:
-                self.decision_log.write({**_plain(row), "latency_ms": round(latency_ms, 3)})
+                self.decision_log.write(_plain(row, latency_ms))
         except Exception:
             log.exception("decision %s not written to the decision log file", decision_id)
         if self.to_store:
@@ -193,15 +198,19 @@ def _text(value: Any) -> str | None:
     return value if value is None else str(value)
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    """The record as the log file shows it (times in RFC 3339)."""
-    detail = row["detail"]
-    plain = {k: v for k, v in row.items() if k != "detail"}
-    decided_at = plain.pop("decided_at")
-    plain["time"] = decided_at.isoformat(timespec="milliseconds") + "Z"
-    plain["moment"] = (plain["time"] if plain["moment"] is decided_at
-                       else plain["moment"].isoformat(timespec="milliseconds") + "Z")
-    return {**plain, **detail}
+def _plain(row: dict[str, Any], latency_ms: float) -> dict[str, Any]:
+    """The record as the log file shows it, its fields in the documented order (docs/api.md), times
+    in RFC 3339."""
+    decided_at = row["decided_at"]
+    time_text = decided_at.isoformat(timespec="milliseconds") + "Z"
+    moment = row["moment"]
+    return {"time": time_text,
+            "moment": time_text if moment is decided_at else moment.isoformat(timespec="milliseconds") + "Z",
+            **{key: row[key] for key in _LOGGED}, "latency_ms": round(latency_ms, 3), **row["detail"]}
+
+
+_LOGGED = ("decision_id", "key_id", "endpoint", "actor", "action", "resource", "allowed", "reasons",
+           "policy_version", "revision")
 
 
 _recorder: DecisionRecorder | None = None
