@@ -65,27 +65,44 @@ def _cursor(sql: str, params: tuple[Any, ...]) -> Any:
     return cursor
 
 
+_plain_cursor = _cursor  # StatementCounter swaps _cursor to count
+
+
 def fetch_all(sql: str, params: tuple[Any, ...] = ()) -> list[tuple]:
-    db = database.obj
-    state = db._state  # peewee's per-thread connection state (what db.connection() reads)
-    if db.param != "?" or state.closed or _cursor is not _plain_cursor:
+    conn = _sqlite_connection()
+    if conn is None:
         cursor = _cursor(sql, params)
         with _translate_errors:
             return cursor.fetchall()
-    try:  # SQLite with this thread's connection open: the driver's call alone (a decision's statement)
-        return state.conn.execute(sql, params).fetchall()
+    try:  # the driver's call alone (a decision's statement)
+        return conn.execute(sql, params).fetchall()
     except Exception:
         with _translate_errors:
             raise
 
 
-_plain_cursor = _cursor  # StatementCounter swaps _cursor to count: fetch_all then takes it
-
-
 def fetch_one(sql: str, params: tuple[Any, ...] = ()) -> tuple | None:
-    cursor = _cursor(sql, params)
-    with _translate_errors:
-        return cursor.fetchone()
+    conn = _sqlite_connection()
+    if conn is None:
+        cursor = _cursor(sql, params)
+        with _translate_errors:
+            return cursor.fetchone()
+    try:
+        return conn.execute(sql, params).fetchone()
+    except Exception:
+        with _translate_errors:
+            raise
+
+
+def _sqlite_connection() -> Any:
+    """This thread's open SQLite connection, read from peewee's per-thread state (what
+    db.connection() returns, without its checks); None on PostgreSQL, with no connection open
+    yet, or while a StatementCounter counts (the statements then go through _cursor)."""
+    db = database.obj
+    state = db._state
+    if db.param != "?" or state.closed or _cursor is not _plain_cursor:
+        return None
+    return state.conn
 
 
 def execute(sql: str) -> None:
