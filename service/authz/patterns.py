@@ -77,8 +77,10 @@ class Renaming:
         vtype = type(value)
         if vtype is int:  # not a bool: type() tells them apart
             return self.backward[value]
-        if vtype is dict:
-            return {key: self.restore(item) if type(item) is not str else item for key, item in value.items()}
+        if vtype is dict:  # a reason: its ids restored here, its strings kept, anything else walked
+            backward = self.backward
+            return {key: backward[item] if type(item) is int else item if type(item) is str else self.restore(item)
+                    for key, item in value.items()}
         if vtype is list:
             return [self.restore(item) for item in value]
         return value
@@ -302,11 +304,8 @@ def rows_key(question: Any, names: Renaming) -> tuple[tuple, tuple] | None:
     rename = names.rename
     customer_id = rows[0][1]
     product_id = ref.id if kind == "Product" else None
-    memberships = read.memberships.get(user_id, ())
     partners = read.assigned.get((user_id, customer_id))
-    user_key = ("User", rename(USER, user_id),
-                ("dict", *[(rename(ORGANIZATION, row[1]), row[5]) for row in memberships]),
-                ("frozenset", *[rename(ORGANIZATION, org) for org in sorted(row[1] for row in memberships if row[8])]),
+    user_key = ("User", rename(USER, user_id), *_memberships_key(read.memberships.get(user_id, ()), rename),
                 ("frozenset", rename(PRODUCT, product_id)) if (user_id, product_id) in read.authorized else _NO_IDS,
                 ("frozenset", *[("tuple", rename(ORGANIZATION, partner), rename(ORGANIZATION, customer_id))
                                 for partner in sorted(set(partners))]) if partners else _NO_IDS)
@@ -316,6 +315,17 @@ def rows_key(question: Any, names: Renaming) -> tuple[tuple, tuple] | None:
     return user_key, (kind, own_id, _organization_rows_key(rows, names))
 
 
+def _memberships_key(memberships: list[tuple] | tuple, rename: Callable[[str, int], int]) -> tuple[tuple, tuple]:
+    """The keys of User.roles and User.billing from the actor's membership rows (one membership, the
+    usual case, without the general walk: its organization renames to the same number in both)."""
+    if len(memberships) == 1:
+        row = memberships[0]
+        org = rename(ORGANIZATION, row[1])
+        return ("dict", (org, row[5])), ("frozenset", org) if row[8] else _NO_IDS
+    return (("dict", *[(rename(ORGANIZATION, row[1]), row[5]) for row in memberships]),
+            ("frozenset", *[rename(ORGANIZATION, org) for org in sorted(row[1] for row in memberships if row[8])]))
+
+
 def _organization_rows_key(rows: list[tuple], names: Renaming) -> tuple:
     """_organization_key of facts._organization_from(rows)."""
     rename = names.rename
@@ -323,13 +333,16 @@ def _organization_rows_key(rows: list[tuple], names: Renaming) -> tuple:
     head = ("Organization", rename(ORGANIZATION, first[1]), _TRUE if first[8] else _FALSE)
     if first[2] is None:  # no active partnership: the LEFT JOIN's one empty row
         return (*head, _EMPTY_LIST)
-    if len(rows) > 1:
-        rows = sorted(rows, key=lambda row: row[2] or 0)
-    return (*head, ("list", *[
-        ("dict", ("id", rename(PARTNERSHIP, row[2])), ("partner_id", rename(ORGANIZATION, row[3])),
-         ("customer_id", rename(ORGANIZATION, row[1])), _ACTIVE if row[5] == "active" else _INACTIVE,
-         ("access", row[6]), _GRANTED[bool(row[9]), bool(row[10])])
-        for row in rows if row[2] is not None]))
+    if len(rows) == 1:
+        return (*head, ("list", _term_row_key(first, rename)))
+    return (*head, ("list", *[_term_row_key(row, rename) for row in sorted(rows, key=lambda row: row[2])]))
+
+
+def _term_row_key(row: tuple, rename: Callable[[str, int], int]) -> tuple:
+    """_term_key of the Partnership.as_term() built from one resource row (facts._organization_from)."""
+    return ("dict", ("id", rename(PARTNERSHIP, row[2])), ("partner_id", rename(ORGANIZATION, row[3])),
+            ("customer_id", rename(ORGANIZATION, row[1])), _ACTIVE if row[5] == "active" else _INACTIVE,
+            ("access", row[6]), _GRANTED[bool(row[9]), bool(row[10])])
 
 
 _EMPTY_LIST, _ACTIVE, _INACTIVE = ("list",), ("active", _TRUE), ("active", _FALSE)
