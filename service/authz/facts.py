@@ -191,62 +191,76 @@ QUESTION_TYPES = tuple(_RESOURCES)
 # the actors with their memberships; an actor without any gives one row with no organization
 _MEMBERSHIPS = ("SELECT 'm', m.organization_id, u.id, NULL, NULL, m.role, NULL, NULL, m.billing, NULL, NULL, NULL "
                 "FROM users u LEFT JOIN membership m ON m.user_id = u.id WHERE u.id {match}")
-# the actors' assignments to the customers of the resources at hand: nothing else of theirs can matter
-_ASSIGNMENTS = ("SELECT 'a', partner_id, user_id, customer_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-                "FROM assignment WHERE user_id {match} AND customer_id {customers}")
-_CUSTOMERS = {"organization": "{match}", "product": "IN (SELECT organization_id FROM product WHERE id {match})",
-              "invoice": "IN (SELECT organization_id FROM invoice WHERE id {match})"}
-# the actors' authorizations for the products at hand
-_AUTHORIZATIONS = ("SELECT 'p', product_id, user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-                   "FROM product_authorization WHERE user_id {match} AND product_id {match}")
+# Each actor's assignments to the customer of each resource it asks about, and its authorizations for
+# each product it asks about: nothing else of theirs can matter. Read pair by pair, from the batch's
+# (actor, resource) pairs (the CTE q_<type>), not for every actor with every resource of the batch.
+_CUSTOMER_OF = {"organization": "", "product": "JOIN product x ON x.id = q.r ",
+                "invoice": "JOIN invoice x ON x.id = q.r "}
+_ASSIGNMENTS = ("SELECT 'a', a.partner_id, a.user_id, a.customer_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+                "FROM q_{kind} q {customer_of}JOIN assignment a ON a.user_id = q.u AND a.customer_id = {customer}")
+_AUTHORIZATIONS = ("SELECT 'p', pa.product_id, pa.user_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+                   "FROM q_product q JOIN product_authorization pa ON pa.user_id = q.u AND pa.product_id = q.r")
 
 
 class _Statement:
-    """A question statement's text and parameters, built branch by branch. `= ?` for one id; for many,
-    `IN (?, ...)` on SQLite and `= ANY(?)` with an array on PostgreSQL (one text whatever the count)."""
+    """A batch's question statement: its text and parameters, built branch by branch. A list of ids is
+    `IN (?, ...)` on SQLite and `= ANY(?)` with an array on PostgreSQL, and a list of (actor, resource)
+    pairs a VALUES list or two arrays unnested (on PostgreSQL one text whatever the count: it is
+    prepared once per connection)."""
 
-    def __init__(self, many: bool) -> None:
-        self.many = many
-        self.postgres = many and is_postgres()  # one question's text is the same on both
+    def __init__(self) -> None:
+        self.postgres = is_postgres()
+        self.pairs: list[str] = []  # the CTEs, before every branch
+        self.pair_params: list[Any] = []
         self.parts: list[str] = [_STAMP]
         self.params: list[Any] = []
 
     def match(self, ids: list[int]) -> str:
-        if not self.many:
-            self.params.append(ids[0])
-            return "= ?"
         if self.postgres:
             self.params.append(ids)
             return "= ANY(?)"
         self.params.extend(ids)
         return f"IN ({', '.join('?' * len(ids))})"
 
-    def add(self, template: str, *id_lists: list[int], **nested: str) -> None:
-        """One branch: each {match} (in order, {customers} first when given) names the next list of ids."""
-        text = template.replace("{customers}", nested["customers"]) if nested else template
-        pieces = text.split("{match}")
-        out = [pieces[0]]
-        for ids, piece in zip(id_lists, pieces[1:]):
-            out.append(self.match(ids))
-            out.append(piece)
-        self.parts.append("".join(out))
+    def add(self, template: str, ids: list[int] | None = None) -> None:
+        """One branch; its {match}, if any, names `ids`."""
+        self.parts.append(template.replace("{match}", self.match(ids)) if ids is not None else template)
+
+    def add_pairs(self, kind: str, pairs: list[tuple[int, int]]) -> None:
+        """The CTE q_<kind>(u, r) of these (actor id, resource id) pairs."""
+        if self.postgres:
+            self.pairs.append(f"q_{kind}(u, r) AS (SELECT * FROM unnest(CAST(? AS BIGINT[]), CAST(? AS BIGINT[])))")
+            self.pair_params += [[u for u, _ in pairs], [r for _, r in pairs]]
+        else:
+            self.pairs.append(f"q_{kind}(u, r) AS (VALUES {', '.join(['(?, ?)'] * len(pairs))})")
+            self.pair_params += [value for pair in pairs for value in pair]
 
     def text(self) -> str:
-        return " UNION ALL ".join(self.parts)
+        head = f"WITH {', '.join(self.pairs)} " if self.pairs else ""
+        return head + " UNION ALL ".join(self.parts)
+
+    def all_params(self) -> tuple[Any, ...]:
+        return (*self.pair_params, *self.params)
 
 
-def _question_statement(users: list[int], resources: dict[str, list[int]], many: bool) -> _Statement:
-    """The statement reading the stamp, these resources and these users' facts, narrowed to the
-    customers and products of those resources."""
-    statement = _Statement(many)
-    for kind, ids in resources.items():
-        statement.add(_RESOURCES[kind], ids)
-    statement.add(_MEMBERSHIPS, users)
-    for kind, ids in resources.items():
-        if kind in _CUSTOMERS:
-            statement.add(_ASSIGNMENTS, users, ids, customers=_CUSTOMERS[kind])
-    if "product" in resources:
-        statement.add(_AUTHORIZATIONS, users, resources["product"])
+def _question_statement(questions: list[tuple[int, Ref]]) -> _Statement:
+    """The statement reading the stamp, these questions' resources and their actors' facts, narrowed
+    to the customer and product of each actor's own resources."""
+    pairs: dict[str, set[tuple[int, int]]] = {}
+    for user, ref in questions:
+        if ref.type in _RESOURCES:
+            pairs.setdefault(ref.type, set()).add((user, ref.id))
+    statement = _Statement()
+    for kind, asked in pairs.items():
+        statement.add(_RESOURCES[kind], sorted({resource for _, resource in asked}))
+    statement.add(_MEMBERSHIPS, sorted({user for user, _ in questions}))
+    for kind, asked in pairs.items():
+        if kind in _CUSTOMER_OF:
+            statement.add_pairs(kind, sorted(asked))
+            statement.add(_ASSIGNMENTS.format(kind=kind, customer_of=_CUSTOMER_OF[kind],
+                                              customer="q.r" if kind == "organization" else "x.organization_id"))
+    if "product" in pairs:
+        statement.add(_AUTHORIZATIONS)
     return statement
 
 
@@ -332,7 +346,7 @@ _SINGLE_MEMBERSHIPS = _MEMBERSHIPS.replace(" FROM users", ", NULL, NULL, NULL, N
 def _single(kind: str, postgres: bool) -> tuple[str, Callable[[tuple[int, int]], tuple[int, ...]]]:
     """One question's statement on a resource of `kind`, and its parameters from (actor id, resource id)."""
     columns, source = _SINGLE_SOURCES[kind]
-    customer = kind in _CUSTOMERS
+    customer = kind in _CUSTOMER_OF
     text = (_SINGLE_HEAD.format(kind=kind, columns=columns,
                                 partners=_ASSIGNED_PARTNERS[postgres] if customer else _NO_PARTNERS[postgres],
                                 authorized=_AUTHORIZED if kind == "product" else "CAST(NULL AS BOOLEAN)")
@@ -365,13 +379,8 @@ def load_question(user_id: int, resource: Ref, now: dt.datetime | None = None) -
 def load_questions(questions: list[tuple[int, Ref]], now: dt.datetime | None = None) -> "QuestionFacts":
     """Many questions' facts in one statement (a batch's); `.question(user, ref)` builds each, as
     load_question would have read it."""
-    users = sorted({user for user, _ in questions})
-    resources: dict[str, set[int]] = {}
-    for _, ref in questions:
-        if ref.type in _RESOURCES:
-            resources.setdefault(ref.type, set()).add(ref.id)
-    statement = _question_statement(users, {kind: sorted(ids) for kind, ids in resources.items()}, many=True)
-    return QuestionFacts(fast_sql.fetch_all(statement.text(), tuple(statement.params)), now)
+    statement = _question_statement(questions)
+    return QuestionFacts(fast_sql.fetch_all(statement.text(), statement.all_params()), now)
 
 
 def _stamp_only() -> tuple[str, int]:
