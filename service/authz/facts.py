@@ -266,36 +266,52 @@ def _question_statement(questions: list[tuple[int, Ref]]) -> _Statement:
 
 class Question:
     """What one statement read for a question: the store's stamp, the policy version active in that
-    same state (None: none, or not read), and the rows of its facts (`read`; None: nothing read).
+    same state (None: none, or not read), and its facts: the rows of a single question's statement
+    (`rows`), or the indexed rows of a batch's (`read`).
 
     The fact objects (`user`, `resource`; None: not in the store) are built on first use: a decision
     the pattern memo answers needs only their memo key, which patterns.rows_key writes from the rows.
     """
 
-    __slots__ = ("stamp", "active_version", "read", "user_id", "ref", "_user")
+    __slots__ = ("stamp", "active_version", "rows", "user_id", "ref", "now", "_read", "_user")
 
     def __init__(self, stamp: tuple[str, int], read: "QuestionFacts | None" = None, user_id: int = 0,
-                 ref: Ref | None = None, active_version: str | None = None) -> None:
-        self.stamp, self.active_version = stamp, active_version
-        self.read, self.user_id, self.ref, self._user = read, user_id, ref, _UNBUILT
+                 ref: Ref | None = None, active_version: str | None = None, rows: list[tuple] | None = None,
+                 now: dt.datetime | None = None) -> None:
+        self.stamp, self.active_version, self.rows, self.now = stamp, active_version, rows, now
+        self._read, self.user_id, self.ref, self._user = read, user_id, ref, _UNBUILT
+
+    @property
+    def read(self) -> "QuestionFacts | None":
+        if self._read is None and self.rows is not None:
+            self._read = QuestionFacts(self.rows, self.now, actor=self.user_id)
+        return self._read
 
     @property
     def resource(self) -> Any | None:
-        return self.read.resource(self.ref) if self.read is not None else None  # type: ignore[arg-type]
+        read = self.read
+        return read.resource(self.ref) if read is not None else None  # type: ignore[arg-type]
 
     @property
     def user(self) -> User | None:
         if self._user is _UNBUILT:
-            self._user = self.read.user(self.user_id, self.resource) if self.read is not None else None
+            read = self.read
+            self._user = read.user(self.user_id, self.resource) if read is not None else None
         return self._user
 
     @property
     def has_resource(self) -> bool:
-        return self.read is not None and self.read.has_resource(self.ref)  # type: ignore[arg-type]
+        rows = self.rows
+        if rows is not None:  # a single question's: its resource rows come first, with the resource's id
+            return bool(rows) and rows[0][0] != "m" and rows[0][4] is not None
+        return self._read is not None and self._read.has_resource(self.ref)  # type: ignore[arg-type]
 
     @property
     def has_user(self) -> bool:
-        return self.read is not None and self.user_id in self.read.users
+        rows = self.rows
+        if rows is not None:  # a single question's: the actor's rows come last
+            return bool(rows) and rows[-1][0] == "m"
+        return self._read is not None and self.user_id in self._read.users
 
 
 _UNBUILT = object()
@@ -372,8 +388,11 @@ def load_question(user_id: int, resource: Ref, now: dt.datetime | None = None) -
     if single is None:
         return Question(_stamp_only())
     sql, params = single
-    facts = QuestionFacts(fast_sql.fetch_all(sql, params((user_id, resource.id))), now, actor=user_id)
-    return facts.question(user_id, resource)
+    rows = fast_sql.fetch_all(sql, params((user_id, resource.id)))
+    first = rows[0] if rows else None
+    if first is None or first[0] == "m":  # no stamp row: a store without its revision
+        return Question(("", 0), user_id=user_id, ref=resource, rows=rows, now=now)
+    return Question((first[13], int(first[12])), None, user_id, resource, first[14], rows, now)
 
 
 def load_questions(questions: list[tuple[int, Ref]], now: dt.datetime | None = None) -> "QuestionFacts":
@@ -421,15 +440,14 @@ class QuestionFacts:
 
     def _single_columns(self, row: tuple, actor: int | None) -> None:
         self.stamp, self.active_version = (row[13], int(row[12])), row[14]
-        partners = row[15]
+        partners = assigned_partners(row)
         if partners:
-            self.assigned[(actor, row[1])] = ([int(p) for p in partners.split(",")] if isinstance(partners, str)
-                                              else list(partners))
+            self.assigned[(actor, row[1])] = partners
         if row[16]:
             self.authorized.add((actor, row[4]))
 
     def question(self, user_id: int, ref: Ref) -> Question:
-        return Question(self.stamp, self, user_id, ref, self.active_version)
+        return Question(self.stamp, self, user_id, ref, self.active_version, now=self.now)
 
     def user(self, user_id: int, resource: Any) -> User | None:
         """The actor's facts, narrowed to the customer and product of `resource` (None: no such user)."""
@@ -451,6 +469,15 @@ class QuestionFacts:
             rows = self.resource_rows.get(key)
             self.built[key] = _resource_from(rows, ref, self.now) if rows else None
         return self.built[key]
+
+
+def assigned_partners(row: tuple) -> list[int]:
+    """The partners that assigned the actor to the customer, from a single question's resource row
+    (text "3,7" on SQLite, an array on PostgreSQL, None for none)."""
+    partners = row[15]
+    if not partners:
+        return []
+    return [int(p) for p in partners.split(",")] if type(partners) is str else list(partners)
 
 
 def _resource_from(rows: list[tuple], ref: Ref, now: dt.datetime | None) -> Any:

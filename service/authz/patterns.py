@@ -33,7 +33,7 @@ import re
 from typing import Any, Callable, Iterable
 
 from .facts import (INVOICE, ORGANIZATION, PARTNERSHIP, PARTNERSHIP_TERM_IDS, PRODUCT, USER, Invoice, Organization,
-                    Product, User)
+                    Product, User, assigned_partners)
 
 _COMMENT = re.compile(r"#[^\n]*")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -296,23 +296,41 @@ _GRANTED = {(technical, statistical): ("granted", ("dict", ("technical", ("bool"
 def rows_key(question: Any, names: Renaming) -> tuple[tuple, tuple] | None:
     """(fact_key(question.user), fact_key(question.resource)) from the question's rows, renamed by
     `names`; None when the rows are not those of a known user and an organization, product or invoice."""
-    read, ref, user_id = question.read, question.ref, question.user_id
-    kind = _ROW_KINDS.get(ref.type) if read is not None and ref is not None else None
-    rows = read.resource_rows.get((ref.type, ref.id)) if kind is not None else None
-    if not rows or user_id not in read.users:
+    ref = question.ref
+    kind = _ROW_KINDS.get(ref.type) if ref is not None else None
+    if kind is None:
         return None
+    rows = question.rows
+    if rows is not None:  # a single question's statement: resource rows, then the actor's
+        if not question.has_resource or not question.has_user:
+            return None
+        resource_rows = [row for row in rows if row[0] != "m"]
+        first = resource_rows[0]
+        return _question_key(question.user_id, [row for row in rows if row[0] == "m" and row[1] is not None],
+                             bool(first[16]), assigned_partners(first), resource_rows, kind, ref.id, names)
+    read = question.read
+    resource_rows = read.resource_rows.get((ref.type, ref.id)) if read is not None else None
+    if not resource_rows or question.user_id not in read.users:
+        return None
+    user_id, customer_id = question.user_id, resource_rows[0][1]
+    return _question_key(user_id, read.memberships.get(user_id, ()), (user_id, ref.id) in read.authorized
+                         if kind == "Product" else False, read.assigned.get((user_id, customer_id)),
+                         resource_rows, kind, ref.id, names)
+
+
+def _question_key(user_id: int, memberships: list[tuple] | tuple, authorized: bool, partners: list[int] | None,
+                  resource_rows: list[tuple], kind: str, resource_id: int, names: Renaming) -> tuple[tuple, tuple]:
+    """The key of facts.QuestionFacts.user() and .resource() built from these parts of the rows."""
     rename = names.rename
-    customer_id = rows[0][1]
-    product_id = ref.id if kind == "Product" else None
-    partners = read.assigned.get((user_id, customer_id))
-    user_key = ("User", rename(USER, user_id), *_memberships_key(read.memberships.get(user_id, ()), rename),
-                ("frozenset", rename(PRODUCT, product_id)) if (user_id, product_id) in read.authorized else _NO_IDS,
+    customer_id = resource_rows[0][1]
+    user_key = ("User", rename(USER, user_id), *_memberships_key(memberships, rename),
+                ("frozenset", rename(PRODUCT, resource_id)) if authorized else _NO_IDS,
                 ("frozenset", *[("tuple", rename(ORGANIZATION, partner), rename(ORGANIZATION, customer_id))
                                 for partner in sorted(set(partners))]) if partners else _NO_IDS)
     if kind == "Organization":
-        return user_key, _organization_rows_key(rows, names)
-    own_id = rename(PRODUCT if kind == "Product" else INVOICE, ref.id)  # renamed before its organization
-    return user_key, (kind, own_id, _organization_rows_key(rows, names))
+        return user_key, _organization_rows_key(resource_rows, names)
+    own_id = rename(PRODUCT if kind == "Product" else INVOICE, resource_id)  # renamed before its organization
+    return user_key, (kind, own_id, _organization_rows_key(resource_rows, names))
 
 
 def _memberships_key(memberships: list[tuple] | tuple, rename: Callable[[str, int], int]) -> tuple[tuple, tuple]:
