@@ -148,13 +148,13 @@ def _as_datetime(value: Any) -> dt.datetime:
     return InvitationRow.expires_at.python_value(value)
 
 
-# -- the question's statement ------------------------------------------------------------------
+# -- a batch's statement -------------------------------------------------------------------------
 #
 # A UNION ALL of one SELECT per kind of fact, each row tagged by its kind, in one column layout:
 #   tag, i1, i2, i3, i4 (ids), t1, t2, t3 (text), b1, b2, b3 (flags), ts (a time)
 # The first branch types every column: PostgreSQL resolves a UNION's column types pair by pair,
 # and two untyped NULLs would make a column text before a later branch fills it with flags.
-# Each SELECT names its ids with {match}: `= ?` for one question, a list for a batch's questions.
+# Each SELECT names its list of ids with {match}. (One question has a statement of its own, below.)
 
 # the store's stamp and the policy version active in that state (t2; the latest activation)
 _LATEST_VERSION = "(SELECT p.version FROM policy_version p ORDER BY p.id DESC LIMIT 1)"
@@ -321,8 +321,8 @@ _UNBUILT = object()
 #
 # Two branches. The first starts from the store's stamp row and LEFT JOINs the resource's facts to it
 # (so the stamp is read even when the resource is not in the store: its row then has no resource id),
-# and carries the actor's own facts about that resource as columns (a separate branch each cost more
-# than the rest of the statement): columns 0-11 are the batch layout's, then
+# and carries the actor's own facts about that resource as columns (as branches of their own they
+# cost about 1.6 µs more a question on SQLite): columns 0-11 are the batch layout's, then
 #   12 stamp value, 13 epoch, 14 active version, 15 the partners that assigned the actor to the
 #   customer (text "3,7" on SQLite, an array on PostgreSQL), 16 whether the actor is authorized for
 #   the product.
