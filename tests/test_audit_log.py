@@ -127,6 +127,29 @@ def test_the_log_file_rotates_by_size_and_loses_nothing(tmp_path: Path) -> None:
     assert len(files) > 2 and sorted(int(r["decision_id"]) for r in lines) == list(range(300))
 
 
+def test_threads_of_one_worker_write_whole_records_through_rotations_without_a_lock(tmp_path: Path) -> None:
+    """Writes take no lock (service/decision_log.py): threads sharing one DecisionLog, while it
+    rotates many times under them (each rotation replacing the descriptor they write to), lose
+    no record and tear none, large records included."""
+    path = tmp_path / "decisions.log"
+    log = DecisionLog(str(path), max_bytes=20_000, backups=500)
+    threads, per_thread = 8, 300
+
+    def write(thread: int) -> None:
+        for i in range(per_thread):
+            size = 5_000 if i % 50 == 0 else 50  # some records far over PIPE_BUF
+            log.write({"decision_id": f"{thread}-{i}", "reasons": ["x" * size]})
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(write, range(threads)))
+    log.close()
+    files = [path, *tmp_path.glob("decisions.log.*[0-9]")]
+    lines = [line for f in files for line in f.read_text().splitlines()]
+    ids = sorted(json.loads(line)["decision_id"] for line in lines)  # a torn line would not parse
+    assert ids == sorted(f"{t}-{i}" for t in range(threads) for i in range(per_thread))
+    assert len(files) > 10  # it did rotate, many times, under the writing threads
+
+
 # -- the slow pipe ------------------------------------------------------------------------
 
 def _slow_reader(pipe, sink: list[bytes]) -> None:
