@@ -280,10 +280,11 @@ def fact_key(value: Any, names: Renaming) -> Any:
 # -- the same keys, written from a question statement's rows ---------------------------------------
 #
 # A decision the memo answers needs only the key of its facts, not the facts: building the User and
-# the resource's objects cost more than the key itself. rows_key() gives, from the rows of
-# facts.QuestionFacts, exactly fact_key(question.user) and fact_key(question.resource) in the same
-# walk order; the objects are built only when the memo has no answer. tests/test_patterns.py
-# compares the two on random worlds.
+# the resource's objects cost more than the key itself. rows_key() gives, from the rows a question
+# was read from (a single question's statement, or a batch's indexed by facts.QuestionFacts),
+# exactly fact_key(question.user) and fact_key(question.resource), renaming in the same walk order;
+# the objects are built only when the memo has no answer. tests/test_patterns.py compares them on
+# random worlds, for both kinds of statement.
 
 _ROW_KINDS = {"organization": "Organization", "product": "Product", "invoice": "Invoice"}
 # parts of the keys that hold no id, made once (a key is compared by value)
