@@ -46,8 +46,6 @@ def new_decision_id() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-
-
 def _json(value: Any) -> str:
     """JSON text for a table column (pydantic's serializer: a fifth of the json module's time)."""
     return pydantic_core.to_json(value, fallback=str).decode()

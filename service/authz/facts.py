@@ -411,7 +411,8 @@ class QuestionFacts:
     """The rows of a question statement, indexed for building each question's fact objects."""
 
     def __init__(self, rows: list[tuple], now: dt.datetime | None, actor: int | None = None) -> None:
-        """`actor`: the one actor of a single question's statement (whose own facts ride on its resource rows)."""
+        """`actor`: the one actor of a single question's statement (whose own facts ride on its resource
+        rows); such rows are indexed only to build the fact objects (Question.read)."""
         self.now, self.stamp, self.active_version = now, ("", 0), None
         self.resource_rows: dict[tuple[str, int], list[tuple]] = {}
         self.users: set[int] = set()
@@ -432,14 +433,15 @@ class QuestionFacts:
             elif tag == "r":
                 self.stamp, self.active_version = (row[5], int(row[1])), row[6]
             else:
-                if len(row) > 12:  # a single question's: the stamp and the actor's own facts ride on it
-                    self._single_columns(row, actor)
+                if len(row) > 12:  # a single question's: the actor's own facts ride on it
+                    self._actor_columns(row, actor)
                     if row[4] is None:
                         continue  # the resource is not in the store
                 self.resource_rows.setdefault((tag, row[4]), []).append(row)
 
-    def _single_columns(self, row: tuple, actor: int | None) -> None:
-        self.stamp, self.active_version = (row[13], int(row[12])), row[14]
+    def _actor_columns(self, row: tuple, actor: int | None) -> None:
+        """The actor's assignments and authorization a single question's resource row carries (its stamp
+        is read by load_question, which keeps it on the Question)."""
         partners = assigned_partners(row)
         if partners:
             self.assigned[(actor, row[1])] = partners

@@ -69,29 +69,27 @@ _plain_cursor = _cursor  # StatementCounter swaps _cursor to count
 
 
 def fetch_all(sql: str, params: tuple[Any, ...] = ()) -> list[tuple]:
-    conn = _sqlite_connection()
-    if conn is None:
-        cursor = _cursor(sql, params)
-        with _translate_errors:
-            return cursor.fetchall()
-    try:  # the driver's call alone (a decision's statement)
-        return conn.execute(sql, params).fetchall()
+    try:
+        return _run(sql, params).fetchall()
     except Exception:
-        with _translate_errors:
+        with _translate_errors:  # a driver error as peewee's type (peewee's own pass through)
             raise
 
 
 def fetch_one(sql: str, params: tuple[Any, ...] = ()) -> tuple | None:
-    conn = _sqlite_connection()
-    if conn is None:
-        cursor = _cursor(sql, params)
-        with _translate_errors:
-            return cursor.fetchone()
     try:
-        return conn.execute(sql, params).fetchone()
+        return _run(sql, params).fetchone()
     except Exception:
         with _translate_errors:
             raise
+
+
+def _run(sql: str, params: tuple[Any, ...]) -> Any:
+    """A cursor that ran `sql`: the driver's call alone on this thread's open SQLite connection (a
+    decision's statement), else through _cursor (PostgreSQL's prepared statements, a connection to
+    open, a StatementCounter counting)."""
+    conn = _sqlite_connection()
+    return conn.execute(sql, params) if conn is not None else _cursor(sql, params)
 
 
 def _sqlite_connection() -> Any:
