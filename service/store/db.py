@@ -10,11 +10,11 @@ from urllib.parse import urlparse, unquote
 import peewee
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
+from . import fast_sql
 from .file_identity import IdentifiedConnection, StoreUnavailable, file_identity, file_replaced, replaced_message
-
 # Bound by open_database(); models refer to it through a DatabaseProxy so nothing
-# touches a database at import time.
-database = peewee.DatabaseProxy()
+# touches a database at import time. Defined in proxy.py, so that fast_sql.py needs no import of this module.
+from .proxy import database  # (most modules import it from here)
 
 DEFAULT_SQLITE_PATH = Path(__file__).resolve().parents[2] / "data" / "authz.db"
 
@@ -157,7 +157,6 @@ def read_snapshot() -> Iterator[None]:
         return
     begin = ("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
              if isinstance(db, peewee.PostgresqlDatabase) else "BEGIN DEFERRED")
-    from . import fast_sql  # it builds on this module
     fast_sql.execute(begin)
     try:
         yield

@@ -20,7 +20,7 @@ from typing import Any
 
 import peewee
 
-from .db import database
+from .proxy import database
 
 _translate_errors = peewee.__exception_wrapper__
 # PostgreSQL: connection -> {statement text: name of its prepared statement on that connection}

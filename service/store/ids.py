@@ -4,7 +4,8 @@ A reference such as `user:21` travels into log lines, events and other services'
 the id came back for a new row after a delete, those would point at another person. PostgreSQL
 sequences never go back. SQLite's plain INTEGER PRIMARY KEY takes max(id) + 1, so a deleted
 newest row's id returns: tables there use AUTOINCREMENT, and schema version 5 rebuilds the
-tables of older stores that lack it (rows, indexes and foreign keys kept).
+tables of older stores that lack it (rows, indexes and foreign keys kept). The models' primary key
+is NeverReusedAutoField (id_field.py).
 """
 from __future__ import annotations
 
@@ -13,17 +14,8 @@ import re
 import peewee as pw
 
 from .db import database, is_postgres
-
-
-class NeverReusedAutoField(pw.AutoField):
-    """The primary key of every table: AUTOINCREMENT on SQLite, a sequence (SERIAL) on PostgreSQL."""
-
-    def ddl(self, ctx):  # type: ignore[override]
-        node = super().ddl(ctx)
-        db = self.model._meta.database
-        if isinstance(getattr(db, "obj", db), pw.SqliteDatabase):
-            return pw.NodeList((node, pw.SQL("AUTOINCREMENT")))
-        return node
+from .id_field import NeverReusedAutoField
+from .models import MODELS
 
 
 def next_free_id(model: type[pw.Model]) -> int:
@@ -55,7 +47,6 @@ def rebuild_without_id_reuse() -> None:
     """
     if is_postgres():
         return
-    from .models import MODELS  # (models use this module's field)
     ours = {model._meta.table_name for model in MODELS if isinstance(model._meta.primary_key, NeverReusedAutoField)}
     tables = database.execute_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").fetchall()

@@ -11,7 +11,7 @@ import datetime as dt
 import peewee as pw
 
 from .db import database
-from .ids import NeverReusedAutoField
+from .id_field import NeverReusedAutoField
 
 ROLES = ("legal_representative", "administrator", "collaborator", "external")
 ACCESS_LEVELS = ("full", "limited")
@@ -32,7 +32,7 @@ def _one_of(column: str, values: tuple[str, ...]) -> pw.SQL:
 
 
 class BaseModel(pw.Model):
-    id = NeverReusedAutoField()  # ids are never handed out twice (ids.py)
+    id = NeverReusedAutoField()  # ids are never handed out twice (ids.py, id_field.py)
 
     class Meta:
         database = database
