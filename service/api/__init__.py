@@ -22,6 +22,7 @@ from typing import Any
 from flask import Flask
 
 from service.authz.active_policy import start_engine
+from service.review import register as register_review_console
 from service.store import open_database
 from service.store.db import release_connection
 
@@ -56,7 +57,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = CanonicalIntConverter  # before any route: ids in canonical form only
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
-    from service.review import register as register_review_console
     register_review_console(app)  # /review: HTML for reviewers, outside the JSON API (not in /openapi.json)
 
     # no connection is opened before a request: the first query opens one (peewee autoconnect),

@@ -10,7 +10,6 @@ so the first request after a revocation reads a new stamp and looks the key up a
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from flask import g, has_request_context, request
 
 from service.store import database, fast_sql
+from service.store.api_keys import hash_key
 from service.store.models import API_KEY_SCOPES, ApiKey, utcnow
 from service.store.schema import bump_revision
 
@@ -36,10 +36,6 @@ class Caller:
     key_id: int
     name: str
     scope: str
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def create_key(name: str, scope: str) -> tuple[ApiKey, str]:

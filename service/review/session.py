@@ -17,7 +17,7 @@ from datetime import timedelta
 from flask import Flask, Request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from service.api.auth import hash_key
+from service.store.api_keys import hash_key
 from service.store.fast_sql import fetch_all as _rows
 from service.store.db import database
 from service.store.models import ConsoleSecret
