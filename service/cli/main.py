@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from service.cli_errors import CliGroup, require_existing_store
+from service.cli.errors import CliGroup, require_existing_store
 from service.store import init_schema, open_database
 from service.store.world import WorldError, load_world, read_world_file, store_is_empty
 
@@ -21,7 +21,7 @@ def _open_store(*, must_exist: bool = False) -> None:
     open_database()
 
 
-@click.group(cls=CliGroup)  # errors: one line, exit 2 (cli_errors.py)
+@click.group(cls=CliGroup)  # errors: one line, exit 2 (errors.py)
 def main() -> None:
     """partner-authz: policy-as-code authorization for the partner program."""
 
@@ -159,16 +159,16 @@ def serve(host: str, port: int, workers: int) -> None:
     os.execv(gunicorn, args)
 
 
-from service.cli_keys import keys as _keys  # noqa: E402  (keys commands live in their own module)
+from service.cli.keys import keys as _keys  # noqa: E402  (keys commands live in their own module)
 main.add_command(_keys)
-from service.cli_workflows import COMMANDS as _workflow_commands  # noqa: E402
+from service.cli.workflows import COMMANDS as _workflow_commands  # noqa: E402
 for _command in _workflow_commands: main.add_command(_command)  # partnership show, invitations pending
-from service.cli_rules import fill_missing as _fill_missing, rules as _rules  # noqa: E402
+from service.cli.rules import fill_missing as _fill_missing, rules as _rules  # noqa: E402
 main.add_command(_rules)  # authz rules --check|--write (docs/rules.md)
 main.add_command(_fill_missing)  # authz fill-missing: the explained `missing` of deny rows lacking it
-from service.cli_policy import COMMANDS as _policy_commands  # noqa: E402
+from service.cli.policy import COMMANDS as _policy_commands  # noqa: E402
 for _command in _policy_commands: main.add_command(_command)  # impact, policy activate|show
-from service.cli_audit import COMMANDS as _audit_commands  # noqa: E402
+from service.cli.audit import COMMANDS as _audit_commands  # noqa: E402
 for _command in _audit_commands: main.add_command(_command)  # decisions show|prune, replay, history prune
 
 
