@@ -110,7 +110,7 @@ def test_the_customer_page_is_v1_subjects_for_every_action(console: Api, demo) -
     for key in ("baeckerei", "anwalt", "webwerk", "zahnarzt"):
         ref = demo[key]
         body = console.client.get(f"/review/customers/{_id(ref)}?format=json").json
-        assert set(body) == {"customer", "access"} and body["customer"] == ref
+        assert set(body) == {"customer", "access", "policy_version", "revision"} and body["customer"] == ref
         expected = []
         for action in ("manage_users", "manage_products", "view_billing", "appoint_legal_representative",
                        "add_customer", "invite_partner", "export_customers", "assign_collaborators",

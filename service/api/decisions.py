@@ -8,16 +8,18 @@ whatever its cause, carries `allowed: false` (errors.py); an engine failure is a
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from typing import Annotated, Any, Iterator
 
 from flask import Blueprint, current_app
 from pydantic import Field, StringConstraints
 
-from service.audit.past import Moment, PastError, deciding_at, resolve
+from service.audit.past import Moment, PastError, engine_at, facts_at, resolve
 from service.audit.questions import actions_with_reasons, listed, subjects_as_reasons, subjects_of
 from service.audit.recorder import new_decision_id, record
 from service.authz import Decision, Engine
+from service.queries.in_force import PolicyUnavailable
 from service.store.schema import current_revision
 
 from .auth import CHECK
@@ -29,6 +31,7 @@ from .request_stamp import request_stamp
 from .schemas import CANONICAL_ID, Action, Answer, Reason, Ref, Request, ResourceType, UserRef
 
 bp = Blueprint("decisions", __name__, url_prefix="/v1")
+log = logging.getLogger("authz.api")
 
 MAX_BATCH = 100
 MAX_PAGE_SIZE = 1000
@@ -137,7 +140,11 @@ def _deciding(body: PastRequest) -> Iterator[tuple[Engine, Moment | None]]:
     if moment is None:
         yield _engine(), None
         return
-    with deciding_at(moment) as engine:
+    try:
+        engine = engine_at(moment)
+    except PastError as exc:  # no policy version was in force then, or its texts are not stored
+        raise ApiError(422, "outside_history", str(exc), field=exc.field) from None
+    with facts_at(moment):
         yield engine, moment
 
 
@@ -222,57 +229,77 @@ def check_batch(body: BatchRequest):
     return BatchAnswer(results=results, policy_version=engine.policy_version, revision=revision)
 
 
+def _unavailable(exc: PolicyUnavailable, decision_id: str) -> ApiError:
+    """No policy version in force: the answer is refused, never computed without the policy."""
+    return ApiError(503, "policy_unavailable", f"{exc}; nothing was decided",
+                    extra={"allowed": False, "decision_id": decision_id, "reason": exc.reason})
+
+
+@contextlib.contextmanager
+def _answering(endpoint: str, decision_id: str, actor: Any, action: str, resource: Any,
+               started: float, moment: Moment | None = None) -> Iterator[None]:
+    """Map a refused or failed derived answer to its error (recorded as an error, denied)."""
+    try:
+        yield
+    except PolicyUnavailable as exc:
+        _record(endpoint, decision_id, actor, action, resource, False, [], "none", -1, started, True,
+                **_past(moment))
+        raise _unavailable(exc, decision_id) from None
+    except (ApiError, PastError):
+        raise
+    except Exception:
+        log.exception("%s failed (denied): actor=%r action=%r resource=%r", endpoint, actor, action, resource)
+        _record(endpoint, decision_id, actor, action, resource, False, [], "none", -1, started, True,
+                **_past(moment))
+        raise _failed(decision_id) from None
+
+
 @route(bp, "/actions", "POST", scope=CHECK, summary="The actions actor may take on resource",
-       body=ActionsRequest, response=ActionsAnswer, decision=True, errors=(409,))
+       body=ActionsRequest, response=ActionsAnswer, decision=True, errors=(409, 503))
 def actions(body: ActionsRequest):
     revision = _require_revision(body.min_revision)
-    engine, started, decision_id = _engine(), time.perf_counter(), new_decision_id()
-    # the actions not decided by the request's deadline are not listed (denied, with the reason)
-    allowed, reasons, decisions = actions_with_reasons(engine, body.actor, body.resource, past_deadline)
-    revision = max([revision, *(d.revision for d in decisions)])
-    failed = any(d.error for d in decisions)
-    _record("actions", decision_id, body.actor, "actions", body.resource, bool(allowed) and not failed,
-            [] if failed else reasons, engine.policy_version, revision, started, failed, actions=allowed)
-    if failed:
-        raise _failed(decision_id)
-    return ActionsAnswer(allowed=bool(allowed), actions=allowed, decision_id=decision_id, reasons=reasons,
-                         policy_version=engine.policy_version, revision=revision)
+    started, decision_id = time.perf_counter(), new_decision_id()
+    with _answering("actions", decision_id, body.actor, "actions", body.resource, started):
+        # the actions not decided by the request's deadline are not listed (denied, with the reason)
+        found = actions_with_reasons(_engine(), body.actor, body.resource, past_deadline)
+    revision = max(revision, found.revision)
+    _record("actions", decision_id, body.actor, "actions", body.resource, bool(found.allowed), found.reasons,
+            found.policy_version, revision, started, actions=found.allowed)
+    return ActionsAnswer(allowed=bool(found.allowed), actions=found.allowed, decision_id=decision_id,
+                         reasons=found.reasons, policy_version=found.policy_version, revision=revision)
 
 
 @route(bp, "/list", "POST", scope=CHECK, summary="Ids of resource_type the actor may act on (paged)",
-       body=ListRequest, response=ListAnswer, decision=True, errors=(409,),
-       description="Computed in SQL; pass next_cursor back as cursor for the next page (null: last page).")
+       body=ListRequest, response=ListAnswer, decision=True, errors=(409, 503),
+       description="Every id is confirmed by the policy version in force; pass next_cursor back as cursor "
+                   "for the next page (null: last page).")
 def list_resources(body: ListRequest):
-    revision = _require_revision(body.min_revision)
+    _require_revision(body.min_revision)
     started, decision_id = time.perf_counter(), new_decision_id()
     with _deciding(body) as (engine, moment):
-        refs = listed(body.actor, body.action, body.resource_type, body.cursor, body.page_size + 1)
-        if moment is not None:
-            revision = moment.revision
-    refs, more = refs[:body.page_size], len(refs) > body.page_size
+        with _answering("list", decision_id, body.actor, body.action, body.resource_type, started, moment):
+            found = listed(engine, body.actor, body.action, body.resource_type, body.cursor, body.page_size + 1)
+    refs = [f"{body.resource_type}:{i}" for i in found.ids[:body.page_size]]
+    more = len(found.ids) > body.page_size
+    revision = moment.revision if moment is not None else found.revision
     _record("list", decision_id, body.actor, body.action, body.resource_type, bool(refs), [],
-            engine.policy_version, revision, started, listed=refs, cursor=body.cursor, page_size=body.page_size,
+            found.policy_version, revision, started, listed=refs, cursor=body.cursor, page_size=body.page_size,
             **_past(moment))
     return ListAnswer(ids=refs, next_cursor=refs[-1].split(":", 1)[1] if more else None, decision_id=decision_id,
-                      policy_version=engine.policy_version, revision=revision)
+                      policy_version=found.policy_version, revision=revision)
 
 
 @route(bp, "/subjects", "POST", scope=CHECK, summary="Every user who may take action on resource, and why",
-       body=SubjectsRequest, response=SubjectsAnswer, decision=True, errors=(409,))
+       body=SubjectsRequest, response=SubjectsAnswer, decision=True, errors=(409, 503))
 def subjects(body: SubjectsRequest):
-    revision = _require_revision(body.min_revision)
+    _require_revision(body.min_revision)
     started, decision_id = time.perf_counter(), new_decision_id()
     with _deciding(body) as (engine, moment):
         # a well-formed reference of an unknown type: nobody may act on it (R20)
-        found, decisions = subjects_of(engine, body.action, body.resource)
-        if moment is not None:
-            revision = moment.revision
-    if any(d.error for d in decisions):
-        _record("subjects", decision_id, None, body.action, body.resource, False, [], engine.policy_version,
-                revision, started, True, **_past(moment))
-        raise _failed(decision_id)
-    revision = max([revision, *(d.revision for d in decisions)])
-    _record("subjects", decision_id, None, body.action, body.resource, bool(found), subjects_as_reasons(found),
-            engine.policy_version, revision, started, **_past(moment))
-    return SubjectsAnswer(subjects=[SubjectAnswer(user=s.user, reasons=s.reasons) for s in found],
-                          decision_id=decision_id, policy_version=engine.policy_version, revision=revision)
+        with _answering("subjects", decision_id, None, body.action, body.resource, started, moment):
+            found = subjects_of(engine, body.action, body.resource)
+    revision = moment.revision if moment is not None else found.revision
+    _record("subjects", decision_id, None, body.action, body.resource, bool(found.subjects),
+            subjects_as_reasons(found.subjects), found.policy_version, revision, started, **_past(moment))
+    return SubjectsAnswer(subjects=[SubjectAnswer(user=s.user, reasons=s.reasons) for s in found.subjects],
+                          decision_id=decision_id, policy_version=found.policy_version, revision=revision)

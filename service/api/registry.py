@@ -246,5 +246,5 @@ _ERROR_DESCRIPTIONS = {
     413: "body larger than 64 KiB",
     422: "well-formed but invalid request",
     500: "internal error; nothing allowed, nothing changed",
-    503: "not ready",
+    503: "not ready, the store is unavailable, or no policy version is in force (`policy_unavailable`)",
 }

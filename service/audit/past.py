@@ -81,12 +81,24 @@ def _at_time(when: dt.datetime) -> Moment:
     return Moment(int(row.revision), when, version_at(int(row.revision), row.policy_version))
 
 
+def engine_at(moment: Moment) -> Engine:
+    """The engine of the policy version in force at `moment`; PastError when none was, or its texts are gone."""
+    try:
+        return engine_for(moment.policy_version)
+    except UnknownPolicy as exc:
+        raise PastError(str(exc), "at_revision") from None
+
+
+@contextlib.contextmanager
+def facts_at(moment: Moment) -> Iterator[None]:
+    """The store's facts as they were at `moment`'s revision (and its time, for expiries)."""
+    with as_of(moment.revision, moment.at):
+        yield
+
+
 @contextlib.contextmanager
 def deciding_at(moment: Moment) -> Iterator[Engine]:
     """An engine deciding with `moment`'s policy version, on the facts valid at its revision."""
-    try:
-        engine = engine_for(moment.policy_version)
-    except UnknownPolicy as exc:
-        raise PastError(str(exc), "at_revision") from None
-    with as_of(moment.revision, moment.at):
+    engine = engine_at(moment)
+    with facts_at(moment):
         yield engine

@@ -25,7 +25,6 @@ from service.store.audit_models import DecisionRecord
 from service.store.db import database
 from service.store.models import utcnow
 
-from .policies import policy_in_force, remember
 
 log = logging.getLogger("authz.audit")
 
@@ -170,7 +169,6 @@ CHUNK_ROWS = 500  # 6,500 parameters: under SQLite's limit of 32,766
 def _write_batch(db: Any, rows: list[tuple[Any, ...]]) -> None:
     one_row = f"({', '.join([db.param] * len(COLUMNS))})"
     with db.atomic():
-        remember(policy_in_force(), db)
         for start in range(0, len(rows), CHUNK_ROWS):
             chunk = rows[start:start + CHUNK_ROWS]
             db.execute_sql(f"INSERT INTO decision ({', '.join(COLUMNS)}) VALUES {', '.join([one_row] * len(chunk))} "

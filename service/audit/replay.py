@@ -54,13 +54,15 @@ def _decide_again(engine: Any, found: dict[str, Any]) -> dict[str, Any]:
                                  why_not=bool(detail.get("why_not")))  # an explained deny lists what is missing
         return {"allowed": decision.allowed, "reasons": decision.reasons, "answer": None}
     if endpoint == "actions":
-        allowed, reasons, decisions = actions_with_reasons(engine, actor, resource)
-        return {"allowed": bool(allowed), "reasons": reasons, "answer": allowed}
+        actions = actions_with_reasons(engine, actor, resource)
+        return {"allowed": bool(actions.allowed), "reasons": actions.reasons, "answer": actions.allowed}
     if endpoint == "subjects":
-        found_subjects, _ = subjects_of(engine, action, resource)
+        found_subjects = subjects_of(engine, action, resource).subjects
         return {"allowed": bool(found_subjects), "reasons": subjects_as_reasons(found_subjects), "answer": None}
     if endpoint == "list":
-        refs = listed(actor, action, resource, detail.get("cursor"), int(detail.get("page_size", 100)))
+        page_size = int(detail.get("page_size", 100))  # the endpoint asked one more, to tell the last page
+        ids = listed(engine, actor, action, resource, detail.get("cursor"), page_size).ids
+        refs = [f"{resource}:{i}" for i in ids]
         return {"allowed": bool(refs), "reasons": [], "answer": refs}
     raise NotRecorded(f"decision {found['decision_id']} came from {endpoint!r}, which replay does not know")
 

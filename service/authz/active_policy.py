@@ -202,9 +202,6 @@ class ActiveEngine:
                 return decisions
         return [_refused("policy changed while deciding", self.policy_version, stamp[1]) for _check in checks]
 
-    def allowed_actions(self, actor: str, resource: str) -> list[str]:
-        engine, _refused_decision, _stamp = self.current()
-        return engine.allowed_actions(actor, resource) if engine else []
 
 
 def start_engine() -> ActiveEngine:
@@ -220,3 +217,20 @@ def start_engine() -> ActiveEngine:
     except Exception:
         log.exception("worker not ready: the active policy could not be read")
     return engine
+
+
+# The process's engine and the pid that built it: a forked child builds its own (one Oso per process).
+_process_engine: tuple[int, ActiveEngine] | None = None
+
+
+def get_engine() -> ActiveEngine:
+    """The process's engine: decides with the store's active policy version; built on first use, one
+    per process (not shared across forks)."""
+    global _process_engine
+    if _process_engine is None or _process_engine[0] != os.getpid():
+        _process_engine = (os.getpid(), ActiveEngine())
+    return _process_engine[1]
+
+
+def decide(actor: str, action: str, resource: str, *, explain: bool = False, why_not: bool = False) -> Decision:
+    return get_engine().decide(actor, action, resource, explain=explain, why_not=why_not)

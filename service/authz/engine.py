@@ -147,10 +147,14 @@ class Engine:
         if cache_size is None:
             cache_size = int(os.environ.get("AUTHZ_DECISION_CACHE_SIZE", "10000"))
         self.cache = DecisionCache(cache_size)
+        # answers derived from this version and kept per store state (service/queries/stranger.py)
+        self.derived: dict[Any, Any] = {}
         if pattern_memo_size is None:
             pattern_memo_size = int(os.environ.get("AUTHZ_PATTERN_MEMO_SIZE", "20000"))
         # only a policy that compares ids for equality alone may be memoized on renamed facts
-        id_blind = policy_is_id_blind([path.read_text(encoding="utf-8") for path in self.files])
+        # the texts this engine decides with (its folder may be a temporary one, gone once loaded)
+        self.texts: dict[str, str] = {path.name: path.read_text(encoding="utf-8") for path in self.files}
+        id_blind = policy_is_id_blind(list(self.texts.values()))
         self.id_blind = id_blind
         self.patterns = PatternMemo(pattern_memo_size) if pattern_memo_size > 0 and id_blind else None
         if shape_table is None:
@@ -316,6 +320,31 @@ class Engine:
         return Decision(False, _deny("no rule allows this", actor=actor, action=action, resource=resource),
                         self.policy_version, revision)
 
+    def reasons_for(self, question: facts.Question, action: str, explain: bool = False) -> list[dict[str, Any]]:
+        """The policy's reasons on facts already read ([] = deny; an unknown action or a question whose
+        actor or resource is not in the store is denied); for answers that confirm many candidates on
+        one statement's facts (service/queries). Raises on an error: the caller fails the whole answer."""
+        if question.ref is None or not is_known(question.ref.type, action):
+            return []
+        reasons = self._memo_answer(question, action, explain)
+        if reasons is None:
+            user, resource = question.user, question.resource
+            if user is None or resource is None:
+                return []
+            reasons = self.reasons(user, action, resource, explain)
+        return reasons
+
+    def allows(self, question: facts.Question, action: str) -> bool:
+        """Whether the policy allows `action` on a question's facts (reasons_for without restoring
+        the reasons' ids when the memo holds the answer)."""
+        if self.patterns is not None and question.ref is not None and is_known(question.ref.type, action):
+            keys = rows_key(question, Renaming())
+            if keys is not None:
+                held = self.patterns.verdict((action, False, *keys))
+                if held is not None:
+                    return held
+        return bool(self.reasons_for(question, action))
+
     def _memo_answer(self, question: facts.Question, action: str, explain: bool) -> list[dict[str, Any]] | None:
         """The pattern memo's answer, found by the key written from the question's rows; None: not held."""
         if self.patterns is None:
@@ -354,25 +383,3 @@ class Engine:
         with self.oso_lock:
             return [result["bindings"] for result in
                     self.oso.query_rule("grant", user, Variable("action"), subject, Variable("_why"))]
-
-
-# The process's engine and the pid that built it: a forked child builds its own (one Oso per process).
-_process_engine: tuple[int, Any] | None = None
-
-
-def get_engine() -> Any:
-    """The process's engine: decides with the store's active policy version (active_policy.py);
-    built on first use, one per process (not shared across forks)."""
-    global _process_engine
-    if _process_engine is None or _process_engine[0] != os.getpid():
-        from .active_policy import ActiveEngine  # it builds on this module
-        _process_engine = (os.getpid(), ActiveEngine())
-    return _process_engine[1]
-
-
-def decide(actor: str, action: str, resource: str, *, explain: bool = False, why_not: bool = False) -> Decision:
-    return get_engine().decide(actor, action, resource, explain=explain, why_not=why_not)
-
-
-def allowed_actions(actor: str, resource: str) -> list[str]:
-    return get_engine().allowed_actions(actor, resource)

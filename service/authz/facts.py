@@ -143,6 +143,10 @@ class User:
 
 POLICY_CLASSES = (User, Organization, Product, Invoice, Invitation, Partnership)
 
+# No user has id 0 (ids start at 1): the stranger, a user related to nothing, whose decisions every
+# user unrelated to a resource shares (service/queries/related.py says why).
+STRANGER_ID = 0
+
 
 def _as_datetime(value: Any) -> dt.datetime:
     return InvitationRow.expires_at.python_value(value)
@@ -400,6 +404,17 @@ def load_questions(questions: list[tuple[int, Ref]], now: dt.datetime | None = N
     load_question would have read it."""
     statement = _question_statement(questions)
     return QuestionFacts(fast_sql.fetch_all(statement.text(), statement.all_params()), now)
+
+
+def load_every(kind: str, now: dt.datetime | None = None) -> "QuestionFacts":
+    """The facts of every resource of `kind` (one of QUESTION_TYPES) and the store's stamp, in one
+    statement, with the stranger (STRANGER_ID: a user with no facts) as the one actor: what the
+    stranger probe of service/queries asks the policy about."""
+    statement = _Statement()
+    statement.add(_RESOURCES[kind].replace("{match}", "IS NOT NULL"))
+    read = QuestionFacts(fast_sql.fetch_all(statement.text(), statement.all_params()), now)
+    read.users.add(STRANGER_ID)
+    return read
 
 
 def _stamp_only() -> tuple[str, int]:

@@ -212,6 +212,15 @@ class PatternMemo:
                 return None
         return [names.restore(reason) for reason in reasons]
 
+    def verdict(self, key: tuple) -> bool | None:
+        """Whether the answer held under `key` allows (None: not held); no reasons are restored."""
+        reasons = self.table.get(key)
+        if reasons is None:
+            reasons = self.entries.get(key)
+            if reasons is None:
+                return None
+        return bool(reasons)
+
     def learn(self, shapes: Iterable[tuple[Any, str, Any]],
               evaluate: Callable[[Any, str, Any, bool], list[dict[str, Any]]]) -> int:
         """Evaluate the policy on each (user, action, resource) shape into the table; returns its size."""

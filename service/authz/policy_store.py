@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from service.store import fast_sql
 from service.store.db import database
+from service.store.audit_models import RevisionMoment
 from service.store.models import PolicyVersion
 from service.store.schema import bump_revision
 
@@ -83,6 +84,8 @@ def record_activation(files: dict[str, str], by: str) -> StoredPolicy:
         revision = bump_revision()
         row = PolicyVersion.create(version=version_of(files), files=json.dumps(files, sort_keys=True),
                                    activated_by=by, revision=revision)
+        # the revision's moment was noted before this row existed: it names the version it activates
+        RevisionMoment.update(policy_version=row.version).where(RevisionMoment.revision == revision).execute()
     return _stored(row)
 
 

@@ -34,18 +34,15 @@ class Clause:
     def where(self) -> str:
         return f"{self.file}:{self.line}"
 
-    @property
-    def explains_denials(self) -> bool:
-        return self.head.startswith("why_not(")
-
 
 def _head(text: str) -> str:
     head = text.split(" if", 1)[0].strip()
     return head[:-1] if head.endswith(";") else head
 
 
-def clauses_of(path: Path, root: Path) -> list[Clause]:
-    lines = path.read_text(encoding="utf-8").splitlines()
+def clauses_in(text: str, where: str) -> list[Clause]:
+    """The clauses of one policy file's text; `where` names the file as the clauses cite it."""
+    lines = text.splitlines()
     found: list[Clause] = []
     index = 0
     while index < len(lines):
@@ -58,19 +55,22 @@ def clauses_of(path: Path, root: Path) -> list[Clause]:
         comment = lines[start - 1] if start > 0 and lines[start - 1].startswith("#") else ""
         rules = tuple(f"R{n}" for n in _R_NUMBER.findall(comment))
         source = "\n".join(([comment] if comment else []) + lines[start:index + 1])
-        found.append(Clause(str(path.relative_to(root)), start + 1, _head(lines[start]), rules,
-                            comment.lstrip("# ").strip(), source))
+        found.append(Clause(where, start + 1, _head(lines[start]), rules, comment.lstrip("# ").strip(), source))
         index += 1
     return found
 
 
+def version_clauses(texts: dict[str, str]) -> list[Clause]:
+    """Every clause of a policy version given as {file name: text} (an engine's, a stored activation's),
+    cited as policies/<name>."""
+    return [clause for name in sorted(texts) for clause in clauses_in(texts[name], f"policies/{name}")]
+
+
 def all_clauses(policy_dir: Path = POLICY_DIR) -> list[Clause]:
+    """Every clause of a policy folder (the docs and `authz rules` read the repository's)."""
     root = policy_dir.parent
-    return [clause for path in policy_files(policy_dir) for clause in clauses_of(path, root)]
-
-
-def clauses_for(rule: str, policy_dir: Path = POLICY_DIR) -> list[Clause]:
-    return [clause for clause in all_clauses(policy_dir) if rule in clause.rules]
+    return [clause for path in policy_files(policy_dir)
+            for clause in clauses_in(path.read_text(encoding="utf-8"), str(path.relative_to(root)))]
 
 
 def statements(doc: Path = RULES_DOC) -> dict[str, tuple[str, str]]:

@@ -91,10 +91,17 @@ def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) 
 @click.argument("actor")
 @click.argument("resource")
 def actions(actor: str, resource: str) -> None:
-    """List the actions ACTOR may take on RESOURCE."""
-    from service.authz import allowed_actions
+    """List the actions ACTOR may take on RESOURCE, as the active policy version decides them."""
+    from service.authz import get_engine
+    from service.queries.actions import allowed_actions
+    from service.queries.in_force import PolicyUnavailable
     _open_store(must_exist=True)
-    for action in allowed_actions(actor, resource):
+    try:
+        found = allowed_actions(get_engine(), actor, resource)
+    except PolicyUnavailable as exc:
+        click.echo(f"error: {exc}; nothing was decided", err=True)
+        sys.exit(2)
+    for action in found.allowed:
         click.echo(action)
 
 

@@ -1,9 +1,11 @@
 """What each console page shows, as plain data: the same rows feed HTML, CSV and JSON.
 
-Facts (names, partnerships, products) are read from the store; every "who may do
-what" comes from the engine: who_can() (the /v1/subjects helper) on the customer
-page, list_ids() (the /v1/list helper, proven equal to decide()) on the partner
-and user pages, decide() for the reasons shown.
+Facts (names, partnerships, products) are read from the store; every "who may do what" comes
+from the engine of the policy version in force, through the answers the API gives: who_can()
+(/v1/subjects) on the customer page, list_allowed() (/v1/list) on the partner, user and rule
+pages. A page is built in one snapshot whose active version is the engine's
+(queries.in_force.build_in_force), and names that version and revision; with no version in force
+it is refused (PolicyUnavailable), never drawn without the policy.
 """
 from __future__ import annotations
 
@@ -13,15 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.authz import Engine
-from service.store.fast_sql import fetch_all as _rows
-from service.authz.listing import list_ids
 from service.authz.refs import Ref
-from service.authz.rulebook import clauses_for, statements
-from service.authz.subjects import who_can
+from service.authz.rulebook import Clause, statements, version_clauses
 from service.authz.tables import DEFAULT_TABLE_DIR, load_tables
 from service.authz.vocabulary import ACTIONS, actions_for
+from service.queries.in_force import build_in_force
+from service.queries.lists import list_allowed, list_ids
+from service.queries.subjects import who_can
+from service.store.fast_sql import fetch_all as _rows
+from service.store.schema import revision_stamp
 
-EVERYTHING = 10**9  # list_ids limit: the whole answer
+EVERYTHING = 10**9  # list limit: the whole answer
 
 
 class NotFound(LookupError):
@@ -96,15 +100,20 @@ def _organization(org_id: int) -> tuple[int, str, bool]:
 # -- a customer: who can act on it, for every action, and why ------------------------------
 
 
-def customer_page(engine: Engine, org_id: int) -> Page:
+def _decided_by(engine: Engine) -> dict[str, Any]:
+    """What every page's answers were decided with: the version in force and the store's revision."""
+    return {"policy_version": engine.policy_version, "revision": revision_stamp()[1]}
+
+
+def customer_page(engine: Any, org_id: int) -> Page:
+    return build_in_force(engine, lambda concrete: _customer_page(concrete, org_id))
+
+
+def _customer_page(engine: Engine, org_id: int) -> Page:
     _, name, is_partner = _organization(org_id)
     ref = Ref("organization", org_id)
-    access = []
-    for action in actions_for("organization"):
-        found, decisions = who_can(engine, action, ref)
-        if any(d.error for d in decisions):
-            raise RuntimeError("a decision failed while building the page")  # fail closed: no partial page
-        access.extend({"user": s.user, "action": action, "reasons": s.reasons} for s in found)
+    access = [{"user": s.user, "action": action, "reasons": s.reasons}
+              for action in actions_for("organization") for s in who_can(engine, action, ref).subjects]
     users = names("user", [int(a["user"].split(":")[1]) for a in access])
     rows = [{"user": a["user"], "name": users.get(int(a["user"].split(":")[1]), ""), "action": a["action"],
              "rules": " ".join(rules_of(a["reasons"])), "why": describe(a["reasons"]),
@@ -112,7 +121,7 @@ def customer_page(engine: Engine, org_id: int) -> Page:
     partners = _rows("SELECT p.id, o.id, o.name, p.access, p.payment_mode FROM partnership p JOIN organization o "
                      "ON o.id = p.partner_id WHERE p.customer_id = ? AND p.status = 'active' ORDER BY o.name",
                      (org_id,))
-    return Page(f"Customer {name}", "customer.html", {"customer": str(ref), "access": access},
+    return Page(f"Customer {name}", "customer.html", {"customer": str(ref), "access": access, **_decided_by(engine)},
                 {"access": Table(["user", "name", "action", "rules", "why", "reasons"], rows)},
                 {"org": {"ref": str(ref), "id": org_id, "name": name, "is_partner": is_partner},
                  "partners": [dict(zip(("partnership", "id", "name", "access", "payment_mode"), p)) for p in partners]})
@@ -125,7 +134,11 @@ def _day(value: Any) -> str:
     return str(value)[:10] if value is not None else ""
 
 
-def partner_page(engine: Engine, org_id: int) -> Page:
+def partner_page(engine: Any, org_id: int) -> Page:
+    return build_in_force(engine, lambda concrete: _partner_page(concrete, org_id))
+
+
+def _partner_page(engine: Engine, org_id: int) -> Page:
     _, name, is_partner = _organization(org_id)
     if not is_partner:
         raise NotFound(f"organization:{org_id} is not a partner")
@@ -144,9 +157,9 @@ def partner_page(engine: Engine, org_id: int) -> Page:
                     "WHERE m.organization_id = ? ORDER BY u.name, u.id", (org_id,))
     matrix = []
     for user_id, _user_name, _role in members:
-        reached = set(list_ids(user_id, "access_account", "organization", limit=EVERYTHING))
-        technical = set(list_ids(user_id, "manage_product", "product", limit=EVERYTHING))
-        statistical = set(list_ids(user_id, "view_statistics", "product", limit=EVERYTHING))
+        reached = set(list_ids(engine, user_id, "access_account", "organization", limit=EVERYTHING))
+        technical = set(list_ids(engine, user_id, "manage_product", "product", limit=EVERYTHING))
+        statistical = set(list_ids(engine, user_id, "view_statistics", "product", limit=EVERYTHING))
         for cid in customer_ids:
             owned = products[cid]
             matrix.append({
@@ -159,7 +172,8 @@ def partner_page(engine: Engine, org_id: int) -> Page:
                     "view_statistics": " ".join(cell["view_statistics"])} for cell in matrix]
     grid = _grid(customers, len(users), matrix)
     return Page(f"Partner {name}", "partner.html",
-                {"partner": f"organization:{org_id}", "customers": customers, "users": users, "matrix": matrix},
+                {"partner": f"organization:{org_id}", "customers": customers, "users": users, "matrix": matrix,
+                 **_decided_by(engine)},
                 {"customers": Table(["customer", "name", "partnership", "access", "payment_mode", "since"], customers),
                  "matrix": Table(["user", "customer", "access_account", "manage_product", "view_statistics",
                                   "products"], matrix_rows),
@@ -182,7 +196,11 @@ def _grid(customers: list[dict[str, Any]], width: int, matrix: list[dict[str, An
 # -- a user: everything they may do, across organizations -----------------------------------
 
 
-def user_page(engine: Engine, user_id: int) -> Page:
+def user_page(engine: Any, user_id: int) -> Page:
+    return build_in_force(engine, lambda concrete: _user_page(concrete, user_id))
+
+
+def _user_page(engine: Engine, user_id: int) -> Page:
     found = _rows("SELECT id, name, email FROM users WHERE id = ?", (user_id,))
     if not found:
         raise NotFound(f"user:{user_id}")
@@ -194,13 +212,9 @@ def user_page(engine: Engine, user_id: int) -> Page:
     actor = f"user:{user_id}"
     for resource_type, actions in ACTIONS.items():
         for action in actions:
-            for resource_id in list_ids(user_id, action, resource_type, limit=EVERYTHING):
-                resource = f"{resource_type}:{resource_id}"
-                decision = engine.decide(actor, action, resource)
-                if decision.error:
-                    raise RuntimeError("a decision failed while building the page")
-                if decision.allowed:
-                    may.append({"action": action, "resource": resource, "reasons": decision.reasons})
+            found_list = list_allowed(engine, user_id, action, resource_type, limit=EVERYTHING, reasons="first")
+            may.extend({"action": action, "resource": f"{resource_type}:{resource_id}", "reasons": reasons}
+                       for resource_id, reasons in zip(found_list.ids, found_list.reasons))
     labels = {kind: names(kind, [int(m["resource"].split(":")[1]) for m in may
                                  if m["resource"].startswith(kind + ":")]) for kind in ("organization", "product")}
     rows = [{"action": m["action"], "resource": m["resource"],
@@ -208,7 +222,8 @@ def user_page(engine: Engine, user_id: int) -> Page:
              "rules": " ".join(rules_of(m["reasons"])), "why": describe(m["reasons"]),
              "reasons": json.dumps(m["reasons"], sort_keys=True)} for m in may]
     return Page(f"User {name}", "user.html",
-                {"user": actor, "name": name, "email": email, "memberships": memberships, "may": may},
+                {"user": actor, "name": name, "email": email, "memberships": memberships, "may": may,
+                 **_decided_by(engine)},
                 {"may": Table(["action", "resource", "name", "rules", "why", "reasons"], rows),
                  "memberships": Table(["organization", "name", "role", "billing"], memberships)},
                 {"person": {"ref": actor, "name": name, "email": email}})
@@ -219,8 +234,8 @@ def user_page(engine: Engine, user_id: int) -> Page:
 _GRANT_ACTION = re.compile(r'^grant\([^,]+, "([a-z_]+)", (?:[a-z_]+): ([A-Za-z]+)')
 
 
-def _granted_through(engine: Engine, rule: str, clauses: list[Any]) -> int:
-    """How many (user, resource) pairs of the store the engine allows with `rule` as a reason."""
+def _granted_through(engine: Engine, rule: str, clauses: list[Clause]) -> int:
+    """How many (user, resource) pairs of the store the engine allows with `rule` among the reasons."""
     actions = set()
     for clause in clauses:
         match = _GRANT_ACTION.match(clause.head)
@@ -230,19 +245,24 @@ def _granted_through(engine: Engine, rule: str, clauses: list[Any]) -> int:
     pairs = set()
     for resource_type, action in sorted(actions):
         for user_id in users:
-            for resource_id in list_ids(user_id, action, resource_type, limit=EVERYTHING):
-                decision = engine.decide(f"user:{user_id}", action, f"{resource_type}:{resource_id}", explain=True)
-                if any(reason.get("rule") == rule for reason in decision.reasons):
-                    pairs.add((user_id, f"{resource_type}:{resource_id}"))
+            found = list_allowed(engine, user_id, action, resource_type, limit=EVERYTHING, reasons="all")
+            pairs.update((user_id, f"{resource_type}:{resource_id}")
+                         for resource_id, reasons in zip(found.ids, found.reasons)
+                         if any(reason.get("rule") == rule for reason in reasons))
     return len(pairs)
 
 
-def rule_page(engine: Engine, rule: str) -> Page:
+def rule_page(engine: Any, rule: str) -> Page:
     texts = statements()
     if rule not in texts:
         raise NotFound(rule)
-    title, statement = texts[rule]
-    clauses = clauses_for(rule)
+    return build_in_force(engine, lambda concrete: _rule_page(concrete, rule, *texts[rule]))
+
+
+def _rule_page(engine: Engine, rule: str, title: str, statement: str) -> Page:
+    """The rule's statement, the clauses citing it in the version in force, the decision tables' rows
+    naming it, and how many pairs of this store it grants."""
+    clauses = [clause for clause in version_clauses(engine.texts) if rule in clause.rules]
     rows = [{"table": r.file, "actor": r.actor, "action": r.action, "resource": r.resource, "expect": r.expect,
              "missing": " ".join(r.missing), "note": r.note}
             for table in load_tables(DEFAULT_TABLE_DIR) for r in table.rows if r.rule == rule]
@@ -251,7 +271,7 @@ def rule_page(engine: Engine, rule: str) -> Page:
     granted = _granted_through(engine, rule, clauses)
     return Page(f"{rule} — {title}", "rule.html",
                 {"rule": rule, "title": title, "statement": statement, "clauses": clause_rows, "rows": rows,
-                 "granted_pairs": granted},
+                 "granted_pairs": granted, **_decided_by(engine)},
                 {"clauses": Table(["where", "head", "rules", "comment", "source"], clause_rows),
                  "rows": Table(["table", "actor", "action", "resource", "expect", "missing", "note"], rows)},
                 {"rule": rule})

@@ -1,13 +1,16 @@
 """The /review routes: sign-in and sign-out, then read-only pages (every one needs a session)."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
+from werkzeug.exceptions import HTTPException
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, send_file, url_for
 
 from service.authz import Engine
+from service.queries.in_force import PolicyUnavailable
 
 from . import pages
 from . import session as sessions
@@ -15,6 +18,7 @@ from .render import BadFormat, respond
 
 bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates")
 
+log = logging.getLogger("authz.review")
 STATIC = Path(__file__).resolve().parent / "static"
 OPEN_ENDPOINTS = {"review.sign_in", "review.stylesheet"}
 HEADERS = {
@@ -65,6 +69,22 @@ def _headers(response: Response) -> Response:
 @bp.errorhandler(pages.NotFound)
 def _not_found(exc: pages.NotFound) -> tuple[str, int]:
     return render_template("message.html", title="Not found", message=f"No such page: {exc}"), 404
+
+
+@bp.errorhandler(PolicyUnavailable)
+def _policy_unavailable(exc: PolicyUnavailable) -> tuple[str, int]:
+    # no page is drawn without the policy: an empty or partial page would read as "nobody may"
+    return render_template("message.html", title="No policy in force",
+                           message=f"This page cannot be answered: {exc}. Nothing was decided."), 503
+
+
+@bp.errorhandler(Exception)
+def _failed(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return exc
+    log.exception("a console page failed (nothing shown)")
+    return render_template("message.html", title="Error",
+                           message="This page could not be built; nothing is shown rather than part of it."), 500
 
 
 @bp.errorhandler(BadFormat)

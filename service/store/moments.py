@@ -4,17 +4,22 @@ from __future__ import annotations
 import datetime as dt
 
 from .audit_models import RevisionMoment
-from .models import utcnow
+from .models import PolicyVersion, utcnow
+
+NO_POLICY = "none"  # the version recorded for a revision written while no policy was ever activated
 
 
-def _policy_version_in_force() -> str:
-    from service.audit.policies import policy_in_force  # the audit layer knows the policy; the store does not
-    return policy_in_force().version
+def _active_version() -> str:
+    """The version active in this transaction's state: the newest activation stored (never the files on
+    disk: what decides is what was activated)."""
+    row = PolicyVersion.select(PolicyVersion.version).order_by(PolicyVersion.id.desc()).first()
+    return row.version if row is not None else NO_POLICY
 
 
 def record_moment(revision: int) -> None:
-    """Note that `revision` was written now, under the policy in force (call in the write's transaction)."""
-    RevisionMoment.insert(revision=revision, at=utcnow(), policy_version=_policy_version_in_force()) \
+    """Note that `revision` was written now, under the active policy version (call in the write's
+    transaction; an activation records its own version, stored just before)."""
+    RevisionMoment.insert(revision=revision, at=utcnow(), policy_version=_active_version()) \
         .on_conflict_ignore().execute()
 
 

@@ -62,10 +62,6 @@ def authorize(actor: str, action: str, resource: str, engine: Engine | None = No
     return decision
 
 
-def try_authorize(actor: str, action: str, resource: str, engine: Engine | None = None) -> Decision:
-    return decide_recorded(actor, action, resource, engine)[0]
-
-
 def decide_recorded(actor: str, action: str, resource: str, engine: Engine | None) -> tuple[Decision, str]:
     """The policy's decision for a workflow step, recorded in the audit like every decision served."""
     started = time.perf_counter()

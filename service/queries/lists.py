@@ -1,0 +1,100 @@
+"""Lists: the resources of one type a user may act on, as the policy in force decides them.
+
+The candidates are the resources related to the user (related.py) and those the stranger may act
+on (stranger.py), walked in ascending id order chunk by chunk; each chunk's facts are read in one
+statement and every candidate is confirmed by the engine (the pattern memo answers the common
+shapes from the rows' key without building a fact object). Everything is read in one snapshot, so
+a list names one store state and one policy version, and a cursor (the last id listed) is stable.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.authz.active_policy import ActiveEngine
+from service.authz.engine import Engine
+from service.authz.facts import load_questions
+from service.authz.refs import Ref
+from service.authz.vocabulary import is_known
+from service.store.schema import revision_stamp
+
+from .in_force import answer_in_force, check_version, snapshot
+from .related import RESOURCE_TABLES, resources_of
+from .stranger import open_ids
+
+CHUNK_FIRST, CHUNK_MOST = 128, 4096  # candidates confirmed per statement: the first chunk, then doubling
+
+
+@dataclass
+class Listed:
+    """A list's answer: the ids allowed, with their reasons when asked, and what decided them."""
+
+    ids: list[int]
+    policy_version: str
+    revision: int
+    reasons: list[list[dict[str, Any]]] = field(default_factory=list)  # per id, with `reasons=`
+
+
+def list_allowed(engine: Engine | ActiveEngine, user_id: int, action: str, resource_type: str, *,
+                 after: int = 0, limit: int = 100, reasons: str | None = None) -> Listed:
+    """Ids (ascending, above `after`, at most `limit`) of `resource_type` the user may `action`.
+
+    `reasons`: None for ids only, "first" or "all" for each id's reasons as decide() gives them
+    (plain, or explained). An unknown type or action lists nothing (R20); no policy version in
+    force raises in_force.PolicyUnavailable; an error while confirming raises (no partial list)."""
+    def answer(concrete: Engine, expected: str | None) -> Listed:
+        with snapshot():
+            return _list(concrete, expected, user_id, action, resource_type, after, limit, reasons)
+    return answer_in_force(engine, answer)
+
+
+def list_ids(engine: Engine | ActiveEngine, user_id: int, action: str, resource_type: str, *,
+             after: int = 0, limit: int = 100) -> list[int]:
+    return list_allowed(engine, user_id, action, resource_type, after=after, limit=limit).ids
+
+
+def _list(engine: Engine, expected: str | None, user_id: int, action: str, kind: str, after: int, limit: int,
+          reasons: str | None) -> Listed:
+    listed = Listed([], engine.policy_version, revision_stamp()[1])
+    if kind not in RESOURCE_TABLES or not is_known(kind, action) or limit <= 0:
+        return listed
+    everything = not engine.id_blind  # no completeness argument: every resource is a candidate
+    opened = [] if everything else open_ids(engine, kind, action)
+    cursor, chunk = after, max(CHUNK_FIRST, min(limit, CHUNK_MOST))
+    while True:
+        related = resources_of(user_id, kind, after=cursor, limit=chunk, everything=everything)
+        last = len(related) < chunk
+        ceiling = None if last else related[-1]
+        extra = opened[bisect_right(opened, cursor):len(opened) if last else bisect_right(opened, ceiling)]
+        candidates = sorted({*related, *extra}) if extra else related
+        if candidates and not _confirm(engine, expected, user_id, action, kind, candidates, limit, reasons, listed):
+            return listed  # the actor is not in the store: it may do nothing
+        if last or len(listed.ids) >= limit:
+            return listed
+        cursor, chunk = ceiling, min(chunk * 2, CHUNK_MOST)  # type: ignore[assignment]
+
+
+def _confirm(engine: Engine, expected: str | None, user_id: int, action: str, kind: str, candidates: list[int],
+             limit: int, reasons: str | None, listed: Listed) -> bool:
+    """Add to `listed` the candidates the engine allows, up to `limit`; False when the user is unknown."""
+    read = load_questions([(user_id, Ref(kind, rid)) for rid in candidates])
+    check_version(expected, read.active_version)
+    if user_id not in read.users:
+        return False
+    for rid in candidates:
+        question = read.question(user_id, Ref(kind, rid))
+        if not question.has_resource:
+            continue
+        if reasons is None:
+            if not engine.allows(question, action):
+                continue
+        else:
+            why = engine.reasons_for(question, action, explain=reasons == "all")
+            if not why:
+                continue
+            listed.reasons.append(why)
+        listed.ids.append(rid)
+        if len(listed.ids) >= limit:
+            break
+    return True
