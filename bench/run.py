@@ -404,13 +404,16 @@ def decide_phase(report: Report, cold: list[Check], cached_cold: list[Check], wa
 
 def inproc_list_phase(report: Report, world: BenchWorld, refs: dict[str, str], partner_index: int,
                       reps: int, suffix: str = "") -> None:
-    """In-process lists (what POST /v1/list runs: the revision read and list_ids) beside the floor list."""
-    from service.authz.listing import list_ids
+    """In-process lists (what POST /v1/list runs: the revision read and the list confirmed by the engine
+    of the active version) beside the floor list."""
+    from service.authz import get_engine
+    from service.queries.lists import list_ids
     from service.store.schema import current_revision
 
     from .data_floor import DataFloor
 
     floor = DataFloor()
+    engine = get_engine()
     partner = world.partners[partner_index]
     partner_id = int(refs[partner.org].split(":")[1])
     actors = {"admin": partner.admin, "collaborator": partner.collaborators[0]}
@@ -422,7 +425,7 @@ def inproc_list_phase(report: Report, world: BenchWorld, refs: dict[str, str], p
             user_id = int(refs[actor].split(":")[1])
             t0 = time.perf_counter_ns()
             current_revision()
-            found = list_ids(user_id, "access_account", "organization", limit=1001)
+            found = list_ids(engine, user_id, "access_account", "organization", limit=1001)
             times[name].append((time.perf_counter_ns() - t0) / 1e6)
             sizes[name] = len(found)
     report.put(f"floor_list{suffix}_ms", statistics.median(floor_ms))

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from .facts import (INVOICE, ORGANIZATION, PARTNERSHIP, PARTNERSHIP_TERM_IDS, PRODUCT, USER, Invoice, Organization,
                     Product, User, assigned_partners)
@@ -326,6 +326,44 @@ def rows_key(question: Any, names: Renaming) -> tuple[tuple, tuple] | None:
     return _question_key(user_id, read.memberships.get(user_id, ()), (user_id, ref.id) in read.authorized
                          if kind == "Product" else False, read.assigned.get((user_id, customer_id)),
                          resource_rows, kind, ref.id, names)
+
+
+def rows_keys(read: Any, user_id: int, ref_type: str, resource_ids: list[int]) -> Iterator[tuple[int, tuple | None]]:
+    """(resource id, rows_key of the question (user_id, ref_type:id)) for each id, from one batch's
+    indexed rows: a list's candidates share their actor, whose id and memberships are renamed first
+    in every key, so that part is renamed once and each key continues from a copy of it. A key is
+    None where rows_key's would be (an unknown type, resource or user)."""
+    kind = _ROW_KINDS.get(ref_type)
+    if kind is None or user_id not in read.users:
+        yield from ((resource_id, None) for resource_id in resource_ids)
+        return
+    base = Renaming()
+    base.rename(USER, user_id)
+    memberships = read.memberships.get(user_id, ())
+    roles, billing = _memberships_key(memberships, base.rename)
+    user_head = ("User", 1, roles, billing)
+    product = kind == "Product"
+    all_rows, authorized, assigned = read.resource_rows, read.authorized, read.assigned
+    for resource_id in resource_ids:
+        rows = all_rows.get((ref_type, resource_id))
+        if not rows:
+            yield resource_id, None
+            continue
+        names = Renaming()
+        names.forward, names.backward = dict(base.forward), list(base.backward)
+        rename = names.rename
+        customer_id = rows[0][1]
+        partners = assigned.get((user_id, customer_id))
+        user_key = (*user_head,
+                    ("frozenset", rename(PRODUCT, resource_id)) if product and (user_id, resource_id) in authorized
+                    else _NO_IDS,
+                    ("frozenset", *[("tuple", rename(ORGANIZATION, partner), rename(ORGANIZATION, customer_id))
+                                    for partner in sorted(set(partners))]) if partners else _NO_IDS)
+        if kind == "Organization":
+            yield resource_id, (user_key, _organization_rows_key(rows, names))
+        else:
+            own_id = rename(PRODUCT if product else INVOICE, resource_id)
+            yield resource_id, (user_key, (kind, own_id, _organization_rows_key(rows, names)))
 
 
 def _question_key(user_id: int, memberships: list[tuple] | tuple, authorized: bool, partners: list[int] | None,

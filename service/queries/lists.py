@@ -15,6 +15,7 @@ from typing import Any
 from service.authz.active_policy import ActiveEngine
 from service.authz.engine import Engine
 from service.authz.facts import load_questions
+from service.authz.patterns import rows_keys
 from service.authz.refs import Ref
 from service.authz.vocabulary import is_known
 from service.store.schema import revision_stamp
@@ -82,18 +83,23 @@ def _confirm(engine: Engine, expected: str | None, user_id: int, action: str, ki
     check_version(expected, read.active_version)
     if user_id not in read.users:
         return False
-    for rid in candidates:
-        question = read.question(user_id, Ref(kind, rid))
-        if not question.has_resource:
+    memo = engine.patterns if reasons is None else None
+    keyed = rows_keys(read, user_id, kind, candidates) if memo is not None else ((rid, None) for rid in candidates)
+    for rid, keys in keyed:
+        held = memo.verdict((action, False, *keys)) if keys is not None else None  # type: ignore[union-attr]
+        if held is None:  # not memoized yet, not a memoized kind, or explained: the engine on the facts
+            question = read.question(user_id, Ref(kind, rid))
+            if not question.has_resource:
+                continue
+            if reasons is None:
+                held = engine.allows(question, action)
+            else:
+                why = engine.reasons_for(question, action, explain=reasons == "all")
+                held = bool(why)
+                if held:
+                    listed.reasons.append(why)
+        if not held:
             continue
-        if reasons is None:
-            if not engine.allows(question, action):
-                continue
-        else:
-            why = engine.reasons_for(question, action, explain=reasons == "all")
-            if not why:
-                continue
-            listed.reasons.append(why)
         listed.ids.append(rid)
         if len(listed.ids) >= limit:
             break
