@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from service.authz import Engine
-from service.authz.vocabulary import actions_for
+from service.decide.engine import Engine
+from service.decide.vocabulary import actions_for
 from service.store.world import read_world_file
 
 from . import client, servers

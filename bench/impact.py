@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from service.authz.engine import POLICY_DIR
+from service.decide.engine import POLICY_DIR
 
 from .run import close_store, load_into
 from .world import generate

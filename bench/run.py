@@ -248,8 +248,8 @@ def load_into(url: str, world: BenchWorld) -> tuple[dict[str, str], float]:
 
 def activate_repository_policy() -> None:
     """The served engine decides with the store's active version: policies/, as `make run` does."""
-    from service.authz.engine import POLICY_DIR
-    from service.authz.policy_candidates import activate, read_candidate
+    from service.decide.engine import POLICY_DIR
+    from service.analysis.candidates import activate, read_candidate
     activate(read_candidate(POLICY_DIR), "bench", if_changed=True)
 
 
@@ -328,8 +328,8 @@ RECORDING = {"AUTHZ_DECISION_STORE": "on"}  # every decision written to the deci
 
 def decide_phase(report: Report, cold: list[Check], cached_cold: list[Check], warm: list[Check],
                  profile: list[Check], costed: list[Check]) -> None:
-    from service.authz.active_policy import ActiveEngine
-    from service.authz.engine import Engine
+    from service.policy.active import ActiveEngine
+    from service.decide.engine import Engine
 
     from .data_floor import DataFloor
 
@@ -406,7 +406,7 @@ def inproc_list_phase(report: Report, world: BenchWorld, refs: dict[str, str], p
                       reps: int, suffix: str = "") -> None:
     """In-process lists (what POST /v1/list runs: the revision read and the list confirmed by the engine
     of the active version) beside the floor list."""
-    from service.authz import get_engine
+    from service.policy.active import get_engine
     from service.queries.lists import list_ids
     from service.store.schema import current_revision
 

@@ -12,8 +12,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from service.authz.rulebook import RULE_IDS, RULES_DOC, Clause, all_clauses
-from service.authz.tables import DEFAULT_TABLE_DIR, Row, load_tables
+from service.policy.rulebook import RULE_IDS, RULES_DOC, Clause, all_clauses
+from service.analysis.tables import DEFAULT_TABLE_DIR, Row, load_tables
 
 ROOT = RULES_DOC.parents[1]
 _BLOCK = re.compile(r"(<!-- generated (R\d+): authz rules --write -->\n)(.*?)(<!-- end generated \2 -->)", re.S)

@@ -1,6 +1,6 @@
 """The WSGI entry point for gunicorn: each worker process builds its own app (and Oso).
 
-A served engine learns the common fact shapes at boot (service/authz/shapes.py), so a
+A served engine learns the common fact shapes at boot (service/decide/shapes.py), so a
 worker's first requests do not each pay a Polar evaluation; AUTHZ_SHAPE_TABLE=0 turns it off.
 """
 import gc

@@ -58,8 +58,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def activate_repo_policy() -> None:
     """Make the repository's policies/ the store's active version (as `make run` does)."""
-    from service.authz.engine import POLICY_DIR
-    from service.authz.policy_candidates import activate, read_candidate
+    from service.decide.engine import POLICY_DIR
+    from service.analysis.candidates import activate, read_candidate
     activate(read_candidate(POLICY_DIR), "tests", if_changed=True)
 
 
@@ -73,5 +73,5 @@ def demo(store_url: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def engine():
-    from service.authz import Engine
+    from service.decide.engine import Engine
     return Engine()

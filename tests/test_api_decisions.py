@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from service.authz.engine import policy_files, policy_version_of
+from service.decide.engine import Engine
 from service.store import bump_revision, database
 
 from test_api_support import Api, api  # noqa: F401  (fixture)
@@ -153,7 +153,7 @@ def test_ops_endpoints(api: Api, demo) -> None:
     assert api.client.get("/healthz").json == {"status": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200 and ready.json == {"ready": True, "policy_loaded": True, "store_reachable": True,
-                                                       "schema_current": True, "policy": policy_version_of(policy_files())}
+                                                       "schema_current": True, "policy": Engine().policy_version}
     _check(api, demo["anna"], "add_customer", demo["webwerk"])
     _check(api, demo["dirk"], "add_customer", demo["webwerk"])
     api.client.post("/v1/check", json={})

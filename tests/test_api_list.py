@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.authz.vocabulary import ACTIONS
+from service.decide.vocabulary import ACTIONS
 from service.store.world import load_world, read_world_file
 
 from test_api_support import Api, api  # noqa: F401  (fixture)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bench.world import generate
-from service.authz import Engine
+from service.decide.engine import Engine
 from service.store import models as m
 from service.store.world import load_world
 

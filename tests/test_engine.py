@@ -6,8 +6,8 @@ from typing import Iterator
 
 import pytest
 
-from service.authz import Engine, PolicyError
-from service.authz.engine import POLICY_DIR
+from service.decide.engine import Engine, PolicyError
+from service.decide.engine import POLICY_DIR
 from service.store import bump_revision, database
 from service.store import models as m
 from service.store.fast_sql import StatementCounter
@@ -96,14 +96,14 @@ def test_an_error_while_deciding_is_a_logged_deny(demo: dict[str, str], fresh_en
     def explode(*_args, **_kwargs):
         raise RuntimeError("store went away")
 
-    monkeypatch.setattr("service.authz.facts.load_question", explode)
+    monkeypatch.setattr("service.decide.facts.load_question", explode)
     decision = fresh_engine.decide(demo["anna"], "add_customer", demo["webwerk"])
     assert decision.allowed is False and decision.error is True
     assert "decision failed" in caplog.text
 
 
 def test_allowed_actions_lists_exactly_what_decide_allows(demo: dict[str, str], fresh_engine: Engine) -> None:
-    from service.authz.vocabulary import actions_for
+    from service.decide.vocabulary import actions_for
     for actor_key in ("anna", "bernd", "carla", "dirk", "erik", "berta"):
         for resource_key in ("webwerk", "baeckerei", "anwalt_web", "webwerk_anwalt"):
             actor, resource = demo[actor_key], demo[resource_key]
@@ -132,7 +132,7 @@ def test_a_decision_names_the_state_its_facts_come_from_even_when_a_write_commit
         demo: dict[str, str], store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """No torn reads, no stale cache entry: a write committed after the cache lookup and before
     the facts are read is seen whole, and the decision names (and is cached under) the state after it."""
-    from service.authz import facts
+    from service.decide import facts
     from service.store.db import make_database
     from service.store.schema import revision_stamp
 
@@ -200,7 +200,7 @@ def test_decide_many_answers_each_check_as_decide_does(demo: dict[str, str], fre
 
 def test_decide_many_denies_only_the_check_that_fails(demo: dict[str, str], fresh_engine: Engine,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from service.authz import facts
+    from service.decide import facts
     real = facts._resource_from
 
     def broken_on_invoices(rows, ref, now):
@@ -231,7 +231,7 @@ def test_a_batch_reads_the_facts_of_its_uncached_checks_in_one_statement(demo: d
 
 
 def test_the_decision_cache_keeps_the_latest_state_it_has_seen() -> None:
-    from service.authz.engine import Decision, DecisionCache
+    from service.decide.engine import Decision, DecisionCache
     cache, question, other = DecisionCache(10), ("user:1", "access_account", "organization:2"), ("user:3", "end", "partnership:4")
     allowed = Decision(True, [{"rule": "R1"}], "v", 5)
     cache.put(("epoch", 5), question, allowed)

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from service.authz import tables as t
-from service.authz.engine import POLICY_DIR
-from service.authz.whynot import TEXTS
+from service.analysis import tables as t
+from service.decide.engine import POLICY_DIR
+from service.decide.whynot import TEXTS
 from service.cli import main as cli
 
 from test_api_support import Api, api  # noqa: F401  (fixture)
@@ -136,8 +136,8 @@ def test_the_runner_rejects_rows_without_a_proper_missing(tmp_path: Path, row: d
 
 def test_the_why_not_rules_keep_the_pattern_memo_on() -> None:
     """why_not clauses live in the same files: they must stay id-blind (no numbers, no ordering),
-    or the engine would silently lose its pattern memo (service/authz/patterns.py)."""
-    from service.authz import Engine
+    or the engine would silently lose its pattern memo (service/decide/patterns.py)."""
+    from service.decide.engine import Engine
     assert Engine(pattern_memo_size=10, shape_table=False).patterns is not None
 
 
@@ -155,8 +155,8 @@ def test_fill_missing_writes_the_engines_answer_into_rows_that_lack_it(tmp_path:
 
 
 def test_a_failing_explanation_leaves_the_deny_standing(store_url: str, demo, monkeypatch: pytest.MonkeyPatch) -> None:
-    from service.authz import Engine
-    from service.authz import engine as engine_module
+    from service.decide.engine import Engine
+    from service.decide import engine as engine_module
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("boom")

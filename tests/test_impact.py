@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from bench.world import generate
 from conftest import activate_repo_policy
 from policy_edits import EDITS, candidate
-from service.authz.engine import POLICY_DIR, Engine
-from service.authz.vocabulary import actions_for
+from service.decide.engine import POLICY_DIR, Engine
+from service.decide.vocabulary import actions_for
 from service.cli import main as cli
 from service.store import models as m
 from service.store.world import load_world

@@ -4,8 +4,9 @@ Every module under service/ is parsed with `ast` and every import is read, where
 (module level, inside a function, under `if TYPE_CHECKING:`), relative imports resolved. Then:
 
  (a) no two units import each other, directly or through a longer cycle. A unit is a top-level
-     package of service/ (service/store, service/api, service/review, service/audit, service/authz,
-     service/workflows, service/cli) or a top-level module (service/decision_log.py, ...);
+     package of service/ (service/store, service/decide, service/policy, service/queries,
+     service/analysis, service/audit, service/workflows, service/api, service/review, service/cli) or
+     a top-level module (service/decision_log.py, ...);
  (b) service/store imports nothing of service/ outside service/store (it is the bottom layer);
  (c) within a unit, no two modules import each other, directly or through a longer cycle.
 
@@ -258,7 +259,8 @@ def graph() -> Graph:
 def test_the_graph_is_read(graph: Graph) -> None:
     """The parse finds the packages and the kinds of import the rules depend on."""
     units = {unit_of(m) for m in graph.modules}
-    assert {"service.store", "service.api", "service.review", "service.audit", "service.authz",
+    assert {"service.store", "service.api", "service.review", "service.audit", "service.decide",
+            "service.policy", "service.queries", "service.analysis",
             "service.workflows", "service.cli"} <= units
     pairs = set(graph.edges())
     assert ("service.store.models", "service.store.db") in pairs  # relative, module level
@@ -274,6 +276,32 @@ def test_no_cycle_between_units(graph: Graph) -> None:
 def test_store_imports_only_store(graph: Graph) -> None:
     escapes = bottom_escapes(graph, KNOWN_TODAY)
     assert not escapes, "service/store imports from above it:\n" + "\n".join(escapes)
+
+
+# The layers, lowest first: a unit may import only units of a lower rank (and top-level modules of
+# service/, which are read for their own imports by rule (a)).
+RANKS = {"service.store": 0, "service.decide": 1, "service.policy": 2, "service.queries": 3,
+         "service.analysis": 3, "service.audit": 4, "service.workflows": 5, "service.review": 6,
+         "service.api": 7, "service.cli": 8}  # the app (api) mounts the console (review)
+
+
+def upward_imports(graph: Graph, ranks: dict[str, int] = RANKS) -> list[str]:
+    """Every import from a unit of `ranks` to a unit of the same or a higher rank."""
+    return [str(imp) for (a, b), imports in sorted(graph.edges().items()) for imp in imports
+            if unit_of(a) != unit_of(b) and unit_of(a) in ranks and unit_of(b) in ranks
+            and ranks[unit_of(b)] >= ranks[unit_of(a)]]
+
+
+def test_layers_import_only_lower_layers(graph: Graph) -> None:
+    assert set(RANKS) <= {unit_of(m) for m in graph.modules}, "a layer of RANKS has no module"
+    found = upward_imports(graph)
+    assert not found, "a layer imports one at or above it:\n" + "\n".join(found)
+
+
+def test_checker_catches_an_upward_import() -> None:
+    graph = _synthetic({"__init__.py": "", "store/__init__.py": "", "store/a.py": "", "decide/__init__.py": "",
+                        "decide/b.py": "from service.store import a\n", "store/c.py": "from service.decide import b\n"})
+    assert any("service/store/c.py" in line for line in upward_imports(graph))
 
 
 def test_no_cycle_between_modules_of_a_unit(graph: Graph) -> None:

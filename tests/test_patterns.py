@@ -1,4 +1,4 @@
-"""The pattern memo (service/authz/patterns.py) answers exactly what Polar answers.
+"""The pattern memo (service/decide/patterns.py) answers exactly what Polar answers.
 
 Decisions are memoized on their facts with ids renamed; that is sound only for a
 policy that compares ids for equality alone. These tests check the precondition
@@ -15,15 +15,15 @@ from typing import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from service.authz import Engine
-from service.authz.engine import POLICY_DIR
-from service.authz.facts import Organization, User
-from service.authz import facts
-from service.authz.patterns import (Renaming, canonical, canonical_key, fact_key, key_of, policy_is_id_blind,
+from service.decide.engine import Engine
+from service.decide.engine import POLICY_DIR
+from service.decide.facts import Organization, User
+from service.decide import facts
+from service.decide.patterns import (Renaming, canonical, canonical_key, fact_key, key_of, policy_is_id_blind,
                                     rows_key)
-from service.authz.refs import parse_ref
-from service.authz.shapes import common_shapes
-from service.authz.vocabulary import actions_for
+from service.decide.refs import parse_ref
+from service.decide.shapes import common_shapes
+from service.decide.vocabulary import actions_for
 from service.store import models as m
 
 from test_properties import Store, worlds

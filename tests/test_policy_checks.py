@@ -8,8 +8,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from service.authz import policy_checks
-from service.authz.engine import POLICY_DIR, Engine, PolicyError
+from service.decide import checks as policy_checks
+from service.decide.engine import POLICY_DIR, Engine, PolicyError
 from service.cli import main as cli
 
 TABLE_DIR = Path(__file__).resolve().parent / "policy"

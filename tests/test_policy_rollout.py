@@ -22,9 +22,9 @@ from bench.servers import gunicorn, worker_pids
 from live_servers import free_port
 from policy_edits import candidate
 from service.api.auth import create_key
-from service.authz import policy_store
-from service.authz.engine import POLICY_DIR
-from service.authz.policy_candidates import read_candidate
+from service.policy import versions as policy_store
+from service.decide.engine import POLICY_DIR
+from service.analysis.candidates import read_candidate
 from service.cli import main as cli
 
 PORTS = (free_port(), free_port())  # the two instances' ports, handed out once per run

@@ -1,7 +1,7 @@
 """Policy versions in the store: activation, the active version, the version in force at a revision."""
 from __future__ import annotations
 
-from service.authz import policy_store
+from service.policy import versions as policy_store
 from service.store import current_revision
 
 
@@ -31,7 +31,7 @@ def test_activation_bumps_the_revision_and_keeps_history(store_url: str) -> None
 
 def test_the_engine_in_force_at_a_revision_decides_with_that_version(demo, store_url: str) -> None:
     from service.audit.policies import engine_for, version_at
-    from service.authz.active_policy import ActiveEngine
+    from service.policy.active import ActiveEngine
     first = policy_store.active_policy()  # policies/, activated by the demo fixture
     r4 = '  user.role_in(org) = "legal_representative" and\n  why = {rule: "R4"'
     narrowed = {**first.files, "customers.polar": first.files["customers.polar"].replace(
@@ -52,7 +52,7 @@ def test_a_question_new_to_the_process_is_decided_with_the_version_active_in_its
     """A question no cache holds is decided in one statement, which also reads the active version:
     asked right after an activation, it is answered by the new version, never by the engine of the
     process's previous decision."""
-    from service.authz.active_policy import ActiveEngine
+    from service.policy.active import ActiveEngine
     first = policy_store.active_policy()
     r4 = '  user.role_in(org) = "legal_representative" and\n  why = {rule: "R4"'
     narrowed = {**first.files, "customers.polar": first.files["customers.polar"].replace(

@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from conftest import BACKENDS, DEMO_WORLD, fresh_store_url
-from service.authz import tables as t
+from service.analysis import tables as t
 from service.cli import main as cli
 from service.store import database
 from service.store.world import load_world, read_world_file

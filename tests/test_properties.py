@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from policy_edits import edited_copy
-from service.authz import Engine
-from service.authz.engine import POLICY_DIR, DecisionCache
+from service.decide.engine import Engine
+from service.decide.engine import POLICY_DIR, DecisionCache
 from service.store import bump_revision, database, init_schema, open_database
 from service.store import models as m
 from service.store.world import load_world

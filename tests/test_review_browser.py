@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 from live_servers import free_port
 from service.api import create_app
 from service.api.auth import create_key
-from service.authz.vocabulary import actions_for
+from service.decide.vocabulary import actions_for
 
 CHROMIUM = os.environ.get("AUTHZ_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

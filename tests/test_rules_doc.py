@@ -9,8 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from service.authz.engine import POLICY_DIR
-from service.authz.rulebook import RULES_DOC, statements
+from service.decide.engine import POLICY_DIR
+from service.policy.rulebook import RULES_DOC, statements
 from service.cli import main as cli
 from service.rules_doc import problems
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from service.authz.active_policy import ActiveEngine
+from service.policy.active import ActiveEngine
 from service.store import database
 from service.store.fast_sql import StatementCounter
 
@@ -18,7 +18,7 @@ UNCACHED = 1  # the facts with the stamp and the active version of their state
 
 
 def test_a_cached_served_decision_is_one_statement(demo: dict[str, str], monkeypatch) -> None:
-    from service.authz import active_policy
+    from service.policy import active as active_policy
     monkeypatch.setattr(active_policy, "_cache", None)  # engines built afresh: no answers kept from another store
     engine = ActiveEngine()
     engine.readiness()  # builds the active version's engine, as a worker does at start
@@ -37,7 +37,7 @@ def test_threads_sharing_the_served_engine_answer_as_one_thread(demo: dict[str, 
                                                                 explain: bool, monkeypatch) -> None:
     """Explained decisions go to Polar every time; plain ones take the one-statement path for a new
     question and the decision cache after it, with the threads racing on both."""
-    from service.authz import active_policy
+    from service.policy import active as active_policy
     checks = [(demo[a], action, demo[r]) for a, action, r in CHECKS] * 25
     checks += [("user:999999", "access_account", demo["baeckerei"])] * 10  # unknown actor: denied
     alone = [ActiveEngine().decide(*check, explain=explain).as_dict() for check in checks]

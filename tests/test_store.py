@@ -74,7 +74,7 @@ def test_loading_the_demo_world_bumps_the_revision(demo: dict[str, str]) -> None
 
 
 def test_init_schema_migrates_a_version_1_store_and_readiness_says_so(store_url: str) -> None:
-    from service.authz import Engine
+    from service.decide.engine import Engine
     from service.store import schema_is_current
     from service.store.world import load_world
 

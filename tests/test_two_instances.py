@@ -35,7 +35,7 @@ from live_servers import instances
 from live_servers import request as http
 from partner_authz_client import AuthzClient
 from service.api.auth import create_key
-from service.authz.engine import POLICY_DIR
+from service.decide.engine import POLICY_DIR
 from service.store import database
 from service.store import models as m
 from service.store.world import load_world, read_world_file

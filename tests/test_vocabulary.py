@@ -1,4 +1,4 @@
-"""The action vocabulary (service/authz/vocabulary.py) and the policy text agree.
+"""The action vocabulary (service/decide/vocabulary.py) and the policy text agree.
 
 - the `permissions = [...]` list of each resource block in policies/main.polar
   equals vocabulary.ACTIONS for that type;
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from service.authz import vocabulary
-from service.authz.engine import POLICY_DIR, policy_files
+from service.decide import vocabulary
+from service.decide.engine import POLICY_DIR, policy_files
 
 _COMMENT = re.compile(r"#[^\n]*")
 _RESOURCE_BLOCK = re.compile(r"resource\s+(\w+)\s*\{(.*?)\}", re.S)

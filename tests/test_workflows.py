@@ -8,7 +8,7 @@ import json
 import pytest
 
 from service import workflows as wf
-from service.authz import decide
+from service.policy.active import decide
 from service.store import current_revision
 from service.store import models as m
 

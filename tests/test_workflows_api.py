@@ -29,7 +29,7 @@ class Api:
         return self.client.get(path, headers=self._headers(key))
 
     def check(self, actor: str, action: str, resource: str) -> bool:
-        from service.authz import decide
+        from service.policy.active import decide
         return decide(self.demo[actor], action, self.demo[resource]).allowed
 
 

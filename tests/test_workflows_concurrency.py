@@ -22,7 +22,7 @@ import pytest
 from live_servers import free_port, request, stop, wait_ready as _wait_ready
 from service import workflows as wf
 from service.api.auth import create_key
-from service.authz import get_engine
+from service.policy.active import get_engine
 from service.store import database
 from service.store import models as m
 

@@ -14,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from service import workflows as wf
 from conftest import activate_repo_policy
-from service.authz import decide
+from service.policy.active import decide
 from service.store.world import load_world
 
 RIGHTS = {"technical": "manage_product", "statistical": "view_statistics"}

@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Flask
 
-from service.authz.active_policy import start_engine
+from service.policy.active import start_engine
 from service.review import register as register_review_console
 from service.store import open_database
 from service.store.db import release_connection
@@ -46,7 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # gunicorn workers build their own app, hence their own pool)
     open_database(app.config["DATABASE_URL"], pooled=True)
     # one Oso per process and policy version: gunicorn imports service.wsgi in each worker (no preload);
-    # each decision uses the store's active version (service/authz/active_policy.py)
+    # each decision uses the store's active version (service/policy/active.py)
     app.extensions["authz_engine"] = start_engine()
     from service.audit.recorder import configure
     from .auth import caller_key_id

@@ -15,7 +15,7 @@ import time
 
 from flask import Flask, current_app, g
 
-from service.authz.engine import POLAR_TIMEOUT_MS
+from service.decide.engine import POLAR_TIMEOUT_MS
 
 DEFAULT_REQUEST_DEADLINE_SECONDS = 20.0
 DEFAULT_WORKER_TIMEOUT_SECONDS = 30

@@ -18,7 +18,7 @@ from pydantic import Field, StringConstraints
 from service.audit.past import Moment, PastError, engine_at, facts_at, resolve
 from service.audit.questions import actions_with_reasons, listed, subjects_as_reasons, subjects_of
 from service.audit.recorder import new_decision_id, record
-from service.authz import Decision, Engine
+from service.decide.engine import Decision, Engine
 from service.queries.in_force import PolicyUnavailable
 from service.store.schema import current_revision
 

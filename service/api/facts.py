@@ -16,7 +16,7 @@ import peewee as pw
 from flask import Blueprint, current_app
 
 from service.audit.recorder import record_decision
-from service.authz import parse_ref
+from service.decide.refs import parse_ref
 from service.store import bump_revision, current_revision, database, is_postgres
 from service.store import models as m
 from service.workflows.records import emit_event

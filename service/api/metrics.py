@@ -6,7 +6,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from service.authz.vocabulary import ACTIONS
+from service.decide.vocabulary import ACTIONS
 
 _KNOWN_ACTIONS = frozenset(a for actions in ACTIONS.values() for a in actions) | {"list", "subjects", "actions"}
 

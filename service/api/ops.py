@@ -5,7 +5,7 @@ import logging
 
 from flask import Blueprint, Response, current_app
 
-from service.authz.policy_store import history
+from service.policy.versions import history
 from service.store import database, schema_is_current
 from service.store.db import store_file_replaced
 

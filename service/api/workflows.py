@@ -14,7 +14,7 @@ from pydantic import Field, model_serializer
 
 from service.store import current_revision
 from service import workflows as wf
-from service.authz import RefError, parse_ref
+from service.decide.refs import RefError, parse_ref
 from service.workflows.records import DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE
 
 from .auth import WRITE

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterator
 
-from service.authz.engine import Engine
+from service.decide.engine import Engine
 from service.store.history import as_of
 from service.store.models import utcnow
 from service.store.moments import first_moment, moment_of, revision_at

@@ -11,9 +11,9 @@ import json
 import os
 import threading
 
-from service.authz.active_policy import build_engine
-from service.authz.engine import Engine
-from service.authz.policy_store import policy_at
+from service.policy.active import build_engine
+from service.decide.engine import Engine
+from service.policy.versions import policy_at
 from service.store.audit_models import PolicySnapshot
 from service.store.models import PolicyVersion
 from service.store.moments import NO_POLICY

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from service.authz.refs import RefError, parse_ref
+from service.decide.refs import RefError, parse_ref
 from service.queries.actions import Actions, allowed_actions
 from service.queries.lists import Listed, list_allowed
 from service.queries.subjects import Subject, Subjects, who_can

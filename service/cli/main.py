@@ -65,7 +65,7 @@ def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) 
     """Decide ACTOR ACTION RESOURCE (e.g. user:1 add_customer organization:1); exit 1 on deny, 2 on error."""
     import time
     from service.audit.recorder import get_recorder, record_decision
-    from service.authz import decide
+    from service.policy.active import decide
     _open_store(must_exist=True)
     started = time.perf_counter()
     decision = decide(actor, action, resource, explain=True, why_not=explain)
@@ -92,7 +92,7 @@ def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) 
 @click.argument("resource")
 def actions(actor: str, resource: str) -> None:
     """List the actions ACTOR may take on RESOURCE, as the active policy version decides them."""
-    from service.authz import get_engine
+    from service.policy.active import get_engine
     from service.queries.actions import allowed_actions
     from service.queries.in_force import PolicyUnavailable
     _open_store(must_exist=True)
@@ -110,7 +110,7 @@ def actions(actor: str, resource: str) -> None:
               help="Policy folder (default: policies/).")
 def validate(policies: Path | None) -> None:
     """Load the policy strictly; exit 1 with the error on a broken file or any warning."""
-    from service.authz.engine import POLICY_DIR, Engine, PolicyError
+    from service.decide.engine import POLICY_DIR, Engine, PolicyError
     try:
         engine = Engine(policies or POLICY_DIR)
     except PolicyError as exc:
@@ -127,8 +127,8 @@ def validate(policies: Path | None) -> None:
               help="Run the tables against this policy folder (default: policies/).")
 def test_tables(path: Path | None, policies: Path | None) -> None:
     """Run the policy decision tables in PATH (default tests/policy/) on a temporary SQLite store; exit 1 on any failure."""
-    from service.authz.engine import POLICY_DIR, Engine, PolicyError
-    from service.authz.tables import DEFAULT_TABLE_DIR, TableError, load_tables, report, run_in_temporary_sqlite
+    from service.decide.engine import POLICY_DIR, Engine, PolicyError
+    from service.analysis.tables import DEFAULT_TABLE_DIR, TableError, load_tables, report, run_in_temporary_sqlite
     try:
         tables = load_tables(path or DEFAULT_TABLE_DIR)
         engine = Engine(policies or POLICY_DIR, cache_size=0)

@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
+from service.decide.engine import POLICY_DIR
 from service.store import database, init_schema, open_database
 from service.store.db import read_snapshot
 
-POLICY_DIR = Path(__file__).resolve().parents[1] / "policies"
 FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
@@ -33,12 +33,12 @@ def impact(policies: Path, output: str, replay_log: Path | None, max_changes: in
 
     Exit 0: no change (or at most --max-changes); 1: changes; 2: the candidate is invalid.
     """
-    from service.authz.active_policy import engine_for_version
-    from service.authz.impact import compare, text_lines
-    from service.authz.impact_facts import load_store_facts
-    from service.authz.policy_candidates import load_candidate
-    from service.authz.policy_checks import PolicyError
-    from service.authz.policy_store import active_policy
+    from service.policy.active import engine_for_version
+    from service.analysis.impact import compare, text_lines
+    from service.analysis.impact_facts import load_store_facts
+    from service.analysis.candidates import load_candidate
+    from service.decide.checks import PolicyError
+    from service.policy.versions import active_policy
     try:
         _files, candidate = load_candidate(policies)
     except PolicyError as exc:
@@ -67,7 +67,7 @@ def impact(policies: Path, output: str, replay_log: Path | None, max_changes: in
 
 def _replay(path: Path, candidate: Any, baseline: Any) -> dict[str, Any]:
     """Each logged check re-decided on today's store under the candidate; those that would flip."""
-    from service.authz.policy_candidates import read_decision_log
+    from service.analysis.candidates import read_decision_log
     questions, flipped = 0, []
     try:
         records = list(read_decision_log(path))
@@ -110,8 +110,8 @@ def activate_command(folder: Path | None, if_changed: bool) -> None:
 
     A candidate that fails any check is refused (exit 2) and changes nothing.
     """
-    from service.authz.policy_candidates import activate, activator, check_tables, load_candidate
-    from service.authz.policy_checks import PolicyError
+    from service.analysis.candidates import activate, activator, check_tables, load_candidate
+    from service.decide.checks import PolicyError
     try:
         files, engine = load_candidate(folder or POLICY_DIR)
         check_tables(engine)
@@ -134,7 +134,7 @@ def activate_command(folder: Path | None, if_changed: bool) -> None:
 @policy.command("show")
 def show() -> None:
     """The active version and the history of activations, newest first."""
-    from service.authz.policy_store import history
+    from service.policy.versions import history
     open_database()
     init_schema()
     versions = history()

@@ -11,7 +11,7 @@ import click
 @click.option("--check", "check", is_flag=True, help="Exit 1 if docs/rules.md is stale or names what does not exist.")
 def rules(write: bool, check: bool) -> None:
     """Check (default) or rewrite docs/rules.md: clauses and table rows per R-number."""
-    from service.authz.rulebook import RULES_DOC
+    from service.policy.rulebook import RULES_DOC
     from service.rules_doc import problems, render
     text = RULES_DOC.read_text(encoding="utf-8")
     if write:
@@ -30,9 +30,9 @@ def rules(write: bool, check: bool) -> None:
 @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
 def fill_missing(path: Path | None) -> None:
     """Write the engine's explained `missing` into deny rows of tests/policy/*.yaml (or PATH) lacking it."""
-    from service.authz.engine import Engine  # the repository's policies/, as `authz test` runs the tables
-    from service.authz.missing_rows import fill
-    from service.authz.tables import DEFAULT_TABLE_DIR
+    from service.decide.engine import Engine  # the repository's policies/, as `authz test` runs the tables
+    from service.analysis.missing_rows import fill
+    from service.analysis.tables import DEFAULT_TABLE_DIR
     target = path or DEFAULT_TABLE_DIR
     files = sorted(target.glob("*.yaml")) if target.is_dir() else [target]
     engine = Engine(cache_size=0)

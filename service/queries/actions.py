@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from service.authz.active_policy import ActiveEngine
-from service.authz.engine import Engine, deadline_reasons
-from service.authz.facts import load_question
-from service.authz.refs import RefError, parse_ref
-from service.authz.vocabulary import actions_for
+from service.policy.active import ActiveEngine
+from service.decide.engine import Engine, deadline_reasons
+from service.decide.facts import load_question
+from service.decide.refs import RefError, parse_ref
+from service.decide.vocabulary import actions_for
 
 from service.store.schema import revision_stamp
 

@@ -13,9 +13,9 @@ import contextlib
 import threading
 from typing import Callable, Iterator, TypeVar
 
-from service.authz.active_policy import ActiveEngine
-from service.authz.engine import Engine
-from service.authz.policy_store import active_version_and_stamp
+from service.policy.active import ActiveEngine
+from service.decide.engine import Engine
+from service.policy.versions import active_version_and_stamp
 from service.store.db import read_snapshot
 
 T = TypeVar("T")

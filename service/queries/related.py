@@ -5,7 +5,7 @@ This module proposes; it never decides. Every candidate is confirmed by the engi
 version in force (lists.py, subjects.py), so a query here may only make an answer slower when it
 proposes too much, never wrong when the policy changes what it allows.
 
-Why the candidates are complete (docs/policy-changes.md, "Why related pairs are enough"): a
+Why the candidates are complete (docs/policy-changes.md, "Why the impact is exhaustive without trying every pair"): a
 decision hands the policy a User and a resource built by service/decide/facts.py. The resource's
 facts carry a handful of ids: its own organization (or an invitation's or partnership's two
 sides), the partners of that organization's active partnerships, and its product. The user's
@@ -30,7 +30,7 @@ this same definition; tests/test_related.py holds the two forms equal on every f
 """
 from __future__ import annotations
 
-from service.authz.refs import Ref
+from service.decide.refs import Ref
 from service.store import fast_sql
 
 # The resource types with facts (decide/facts.py); any other type has no resource to relate to.

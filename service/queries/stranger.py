@@ -7,11 +7,11 @@ candidate policy may (an action "open to anyone"), and then these answers still 
 """
 from __future__ import annotations
 
-from service.authz.engine import Engine
-from service.authz.facts import STRANGER_ID, load_every, load_questions
-from service.authz.patterns import Renaming, rows_key
-from service.authz.refs import Ref
-from service.authz.vocabulary import actions_for
+from service.decide.engine import Engine
+from service.decide.facts import STRANGER_ID, load_every, load_questions
+from service.decide.patterns import Renaming, rows_key
+from service.decide.refs import Ref
+from service.decide.vocabulary import actions_for
 from service.store.schema import revision_stamp
 
 # resources whose facts change with time alone (an invitation expires): never kept from one answer to the next

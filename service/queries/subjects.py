@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from service.authz.active_policy import ActiveEngine
-from service.authz.engine import Engine
-from service.authz.facts import load_questions
-from service.authz.refs import Ref
-from service.authz.vocabulary import is_known
+from service.policy.active import ActiveEngine
+from service.decide.engine import Engine
+from service.decide.facts import load_questions
+from service.decide.refs import Ref
+from service.decide.vocabulary import is_known
 from service.store.schema import revision_stamp
 
 from .in_force import answer_in_force, check_version, snapshot

@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.authz import Engine
-from service.authz.refs import Ref
-from service.authz.rulebook import Clause, statements, version_clauses
-from service.authz.tables import DEFAULT_TABLE_DIR, load_tables
-from service.authz.vocabulary import ACTIONS, actions_for
+from service.decide.engine import Engine
+from service.decide.refs import Ref
+from service.policy.rulebook import Clause, statements, version_clauses
+from service.analysis.tables import DEFAULT_TABLE_DIR, load_tables
+from service.decide.vocabulary import ACTIONS, actions_for
 from service.queries.in_force import build_in_force
 from service.queries.lists import list_allowed, list_ids
 from service.queries.subjects import who_can

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from werkzeug.exceptions import HTTPException
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, send_file, url_for
 
-from service.authz import Engine
+from service.decide.engine import Engine
 from service.queries.in_force import PolicyUnavailable
 
 from . import pages

@@ -232,7 +232,7 @@ class PolicyVersion(BaseModel):
     The newest row is the active policy; earlier rows are kept (history, and the policy in force at a revision).
     """
 
-    version = pw.CharField(max_length=16, index=True)  # policy_version_of() over `files`
+    version = pw.CharField(max_length=16, index=True)  # decide.checks.version_of() over `files`
     files = pw.TextField()  # JSON {file name: text}
     activated_at = pw.DateTimeField(default=utcnow)
     activated_by = pw.CharField(max_length=200)

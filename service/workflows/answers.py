@@ -16,7 +16,7 @@ from typing import Any
 
 import peewee as pw
 
-from service.authz import Engine
+from service.decide.engine import Engine
 from service.store import database
 from service.store import models as m
 

@@ -10,7 +10,9 @@ import time
 from typing import Any, TypeVar
 
 from service.audit.recorder import record_decision
-from service.authz import Decision, Engine, RefError, get_engine, parse_ref
+from service.decide.engine import Decision, Engine
+from service.decide.refs import RefError, parse_ref
+from service.policy.active import get_engine
 from service.store import models as m
 
 from .errors import Forbidden, Malformed, NotFound

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from service.authz import Engine
+from service.decide.engine import Engine
 from service.store import database
 from service.store import models as m
 

@@ -11,7 +11,7 @@ import datetime as dt
 import io
 from typing import Any
 
-from service.authz import Engine
+from service.decide.engine import Engine
 from service.store import database
 from service.store import models as m
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from . import tables as t
+from service.analysis import tables as t
 
 _ROW_LINE = re.compile(r"^(\s*- \{actor: .*)(, note: .*\})\s*$")
 PLACEHOLDER = ["R20 relation"]

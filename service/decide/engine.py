@@ -1,6 +1,6 @@
-"""The decision engine: one strictly loaded Oso instance behind decide().
+"""The decision engine of one policy version: a strictly loaded Oso instance behind decide().
 
-Nothing outside service/authz imports oso. Every decision, from HTTP, a
+Nothing outside service/decide imports oso. Every decision, from HTTP, a
 workflow or the CLI, goes through Engine.decide(); any exception while
 deciding is a deny plus a logged error (fail closed).
 """
@@ -22,13 +22,13 @@ from oso import Oso, Variable
 from service.store.db import read_snapshot
 from service.store.schema import revision_stamp
 
-from . import facts
-from .patterns import PatternMemo, Renaming, policy_is_id_blind, rows_key
-from .policy_checks import PolicyError, check_files, manifest_files
-from .refs import Ref, RefError, parse_ref
-from .shapes import common_shapes
-from .vocabulary import actions_for, is_known
-from .whynot import explain_denial
+from service.decide import facts
+from service.decide.patterns import PatternMemo, Renaming, policy_is_id_blind, rows_key
+from service.decide.checks import PolicyError, check_files, manifest_files, version_of
+from service.decide.refs import Ref, RefError, parse_ref
+from service.decide.shapes import common_shapes
+from service.decide.vocabulary import actions_for, is_known
+from service.decide.whynot import explain_denial
 
 log = logging.getLogger("authz.engine")
 
@@ -53,12 +53,6 @@ def policy_files(policy_dir: Path = POLICY_DIR) -> list[Path]:
     """The files the folder's manifest names; a stray .polar file is an error (policy_checks.py)."""
     return manifest_files(policy_dir)
 
-
-def policy_version_of(files: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
 
 
 def build_oso(files: list[Path]) -> Oso:
@@ -143,7 +137,6 @@ class Engine:
         # one query on this Oso at a time: threaded workers (gthread) share the process's engine, and
         # oso 0.27 does not promise that concurrent queries on one instance are safe
         self.oso_lock = threading.RLock()
-        self.policy_version = policy_version_of(self.files)
         if cache_size is None:
             cache_size = int(os.environ.get("AUTHZ_DECISION_CACHE_SIZE", "10000"))
         self.cache = DecisionCache(cache_size)
@@ -154,6 +147,7 @@ class Engine:
         # only a policy that compares ids for equality alone may be memoized on renamed facts
         # the texts this engine decides with (its folder may be a temporary one, gone once loaded)
         self.texts: dict[str, str] = {path.name: path.read_text(encoding="utf-8") for path in self.files}
+        self.policy_version = version_of(self.texts)
         id_blind = policy_is_id_blind(list(self.texts.values()))
         self.id_blind = id_blind
         self.patterns = PatternMemo(pattern_memo_size) if pattern_memo_size > 0 and id_blind else None

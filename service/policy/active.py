@@ -22,9 +22,9 @@ from typing import Any, Callable
 
 from service.store.schema import revision_stamp
 
-from .engine import Decision, Engine
-from .policy_checks import MANIFEST, PolicyError, manifest_text
-from .policy_store import active_version_and_stamp, policy_at, stored_files
+from service.decide.engine import Decision, Engine
+from service.decide.checks import MANIFEST, PolicyError, manifest_text
+from service.policy.versions import active_version_and_stamp, policy_at, stored_files
 
 log = logging.getLogger("authz.policy")
 

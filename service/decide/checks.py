@@ -19,14 +19,15 @@ it understands rules, resource blocks, strings and comments, which is all these 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from . import facts
-from .vocabulary import ACTIONS
-from .whynot import EXPLAINED_CLASSES
+from service.decide import facts
+from service.decide.vocabulary import ACTIONS
+from service.decide.whynot import EXPLAINED_CLASSES
 
 MANIFEST = "manifest"
 DELIBERATE = re.compile(r"\bdeliberate", re.IGNORECASE)
@@ -313,3 +314,11 @@ def check_texts(files: dict[str, str]) -> list[Problem]:
 def check_files(paths: list[Path]) -> None:
     """Raise PolicyError listing every strict-check problem of these files."""
     raise_problems(check_texts({path.name: path.read_text(encoding="utf-8") for path in paths}))
+
+def version_of(files: dict[str, str]) -> str:
+    """The 16-hex version of a set of policy files by name: the one hash of a version, of its
+    engine (Engine.policy_version) and of its activation (policy_version.version)."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode("utf-8") + b"\0")
+    return digest.hexdigest()[:16]

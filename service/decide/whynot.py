@@ -20,8 +20,8 @@ from oso import Oso, Variable
 
 from service.store import fast_sql
 
-from . import facts
-from .refs import Ref
+from service.decide import facts
+from service.decide.refs import Ref
 
 # which kind of thing an id under each fact key names (for the text)
 _REF_KINDS = {"organization": "organization", "partner": "organization", "customer": "organization",

@@ -23,13 +23,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from .engine import Engine
-from .facts import User
-from .impact_facts import StoreFacts, Subject
-from .facts import ORGANIZATION, PRODUCT
-from .patterns import Renaming, field_kinds
-from .refs import parse_ref
-from .vocabulary import actions_for
+from service.decide.engine import Engine
+from service.decide.facts import User
+from service.analysis.impact_facts import StoreFacts, Subject
+from service.decide.facts import ORGANIZATION, PRODUCT
+from service.decide.patterns import Renaming, field_kinds
+from service.decide.refs import parse_ref
+from service.decide.vocabulary import actions_for
 
 STRANGER_ID = 0  # no user has id 0: the probe's facts are those of a user related to nothing
 

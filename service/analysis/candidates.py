@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from .active_policy import build_engine
-from .engine import Engine
-from .policy_checks import PolicyError, manifest_files
-from .policy_store import StoredPolicy, active_policy, record_activation, version_of
-from .tables import DEFAULT_TABLE_DIR, load_tables, report, run_in_temporary_sqlite
+from service.policy.active import build_engine
+from service.decide.engine import Engine
+from service.decide.checks import PolicyError, manifest_files
+from service.policy.versions import StoredPolicy, active_policy, record_activation, version_of
+from service.analysis.tables import DEFAULT_TABLE_DIR, load_tables, report, run_in_temporary_sqlite
 
 
 def read_candidate(policy_dir: Path) -> dict[str, str]:

@@ -23,10 +23,10 @@ from service.store.db import is_postgres
 from service.store.history import decision_moment
 from service.store.models import Invitation as InvitationRow
 
-from .refs import Ref
+from service.decide.refs import Ref
 
 # What every id in these facts identifies. The pattern memo renames ids kind by kind
-# (service/authz/patterns.py), so each int field declares its kind: `ids(kind)` on a
+# (service/decide/patterns.py), so each int field declares its kind: `ids(kind)` on a
 # field whose ints are all of one kind, and PARTNERSHIP_TERM_IDS for the dictionaries
 # below. An int whose kind is not declared makes a decision fail (closed).
 USER, ORGANIZATION, PRODUCT, INVOICE, INVITATION, PARTNERSHIP = (

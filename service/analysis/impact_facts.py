@@ -1,7 +1,7 @@
 """The whole store as decision facts, for the impact analysis: every resource, and for each resource
 the users whose facts relate to it (the candidates), loaded with a handful of queries.
 
-The objects are built exactly as service/authz/facts.py builds them for one decision (the same
+The objects are built exactly as service/decide/facts.py builds them for one decision (the same
 classes, the same narrowing of the user to the resource's customer and product), so a decision
 on them is the decision decide() would take; tests/test_impact.py compares the two on every pair.
 """
@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from service.store import models as m
 from service.store.models import utcnow
 
-from .facts import Invitation, Invoice, Organization, Partnership, Product, User
+from service.decide.facts import Invitation, Invoice, Organization, Partnership, Product, User
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engine import POLICY_DIR, policy_files
+from service.decide.engine import POLICY_DIR, policy_files
 
 RULES_DOC = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
 RULE_IDS = tuple(f"R{n}" for n in range(1, 21))

@@ -34,7 +34,7 @@ import yaml
 
 from service.store.world import load_world, read_world_file
 
-from .vocabulary import is_known
+from service.decide.vocabulary import is_known
 
 # Rules that decide something (the others describe data or workflows).
 DECISION_RULES = ("R1", "R2", "R3", "R4", "R5", "R7", "R8", "R9", "R10", "R12", "R13",

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .facts import Invoice, Organization, Partnership, Product, User
-from .vocabulary import actions_for
+from service.decide.facts import Invoice, Organization, Partnership, Product, User
+from service.decide.vocabulary import actions_for
 
 ROLES = ("legal_representative", "administrator", "collaborator", "external")
 # ids of the made-up facts; only their equalities matter (the memo renames them)

@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from service.decide.checks import version_of
 from service.store import fast_sql
 from service.store.db import database
 from service.store.audit_models import RevisionMoment
@@ -41,12 +42,6 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def version_of(files: dict[str, str]) -> str:
-    """The 16-hex version of a set of policy files (same digest as engine.policy_version_of)."""
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        digest.update(name.encode() + b"\0" + files[name].encode("utf-8") + b"\0")
-    return digest.hexdigest()[:16]
 
 
 def _stored(row: PolicyVersion) -> StoredPolicy:

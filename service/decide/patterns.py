@@ -32,7 +32,7 @@ import dataclasses
 import re
 from typing import Any, Callable, Iterable, Iterator
 
-from .facts import (INVOICE, ORGANIZATION, PARTNERSHIP, PARTNERSHIP_TERM_IDS, PRODUCT, USER, Invoice, Organization,
+from service.decide.facts import (INVOICE, ORGANIZATION, PARTNERSHIP, PARTNERSHIP_TERM_IDS, PRODUCT, USER, Invoice, Organization,
                     Product, User, assigned_partners)
 
 _COMMENT = re.compile(r"#[^\n]*")
