@@ -14,14 +14,14 @@ from typing import Any
 
 from service.policy.active import ActiveEngine
 from service.decide.engine import Engine
-from service.decide.facts import load_questions
+from service.decide.facts import QuestionFacts, load_candidates, load_questions
 from service.decide.patterns import rows_keys
 from service.decide.refs import Ref
 from service.decide.vocabulary import is_known
 from service.store.schema import revision_stamp
 
 from .in_force import answer_in_force, check_version, snapshot
-from .related import RESOURCE_TABLES, resources_of
+from .related import RESOURCE_TABLES, resources_query
 from .stranger import open_ids
 
 CHUNK_FIRST, CHUNK_MOST = 128, 4096  # candidates confirmed per statement: the first chunk, then doubling
@@ -57,32 +57,37 @@ def list_ids(engine: Engine | ActiveEngine, user_id: int, action: str, resource_
 
 def _list(engine: Engine, expected: str | None, user_id: int, action: str, kind: str, after: int, limit: int,
           reasons: str | None) -> Listed:
-    listed = Listed([], engine.policy_version, revision_stamp()[1])
     if kind not in RESOURCE_TABLES or not is_known(kind, action) or limit <= 0:
-        return listed
+        return Listed([], engine.policy_version, revision_stamp()[1])
+    listed = Listed([], engine.policy_version, -1)
     everything = not engine.id_blind  # no completeness argument: every resource is a candidate
-    opened = [] if everything else open_ids(engine, kind, action)
     cursor, chunk = after, max(CHUNK_FIRST, min(limit, CHUNK_MOST))
     while True:
-        related = resources_of(user_id, kind, after=cursor, limit=chunk, everything=everything)
+        # one statement: the next chunk of related candidates, their facts and the user's, the stamp
+        sql, params = resources_query(user_id, kind, after=cursor, limit=chunk, everything=everything)
+        read = load_candidates(user_id, kind, sql, params)
+        check_version(expected, read.active_version)
+        listed.revision = read.stamp[1]
+        related = sorted(rid for _kind, rid in read.resource_rows)
         last = len(related) < chunk
         ceiling = None if last else related[-1]
+        opened = [] if everything else open_ids(engine, kind, action, read.stamp)
         extra = opened[bisect_right(opened, cursor):len(opened) if last else bisect_right(opened, ceiling)]
-        candidates = sorted({*related, *extra}) if extra else related
-        if candidates and not _confirm(engine, expected, user_id, action, kind, candidates, limit, reasons, listed):
+        candidates = related
+        if extra:  # resources the stranger may act on, unrelated to the user: their facts read apart
+            candidates = sorted({*related, *extra})
+            read = load_questions([(user_id, Ref(kind, rid)) for rid in candidates])
+        if user_id not in read.users:
             return listed  # the actor is not in the store: it may do nothing
+        _confirm(engine, read, user_id, action, kind, candidates, limit, reasons, listed)
         if last or len(listed.ids) >= limit:
             return listed
         cursor, chunk = ceiling, min(chunk * 2, CHUNK_MOST)  # type: ignore[assignment]
 
 
-def _confirm(engine: Engine, expected: str | None, user_id: int, action: str, kind: str, candidates: list[int],
-             limit: int, reasons: str | None, listed: Listed) -> bool:
-    """Add to `listed` the candidates the engine allows, up to `limit`; False when the user is unknown."""
-    read = load_questions([(user_id, Ref(kind, rid)) for rid in candidates])
-    check_version(expected, read.active_version)
-    if user_id not in read.users:
-        return False
+def _confirm(engine: Engine, read: QuestionFacts, user_id: int, action: str, kind: str, candidates: list[int],
+             limit: int, reasons: str | None, listed: Listed) -> None:
+    """Add to `listed` the candidates the engine allows on the facts `read`, up to `limit`."""
     memo = engine.patterns if reasons is None else None
     keyed = rows_keys(read, user_id, kind, candidates) if memo is not None else ((rid, None) for rid in candidates)
     for rid, keys in keyed:
@@ -103,4 +108,3 @@ def _confirm(engine: Engine, expected: str | None, user_id: int, action: str, ki
         listed.ids.append(rid)
         if len(listed.ids) >= limit:
             break
-    return True

@@ -64,15 +64,23 @@ _RESOURCES_OF_USER: dict[str, tuple[str, int]] = {
 _EVERY_RESOURCE = {kind: f"SELECT id FROM {table}" + _PAGE for kind, table in RESOURCE_TABLES.items()}
 
 
+def resources_query(user_id: int, resource_type: str, *, after: int, limit: int,
+                    everything: bool = False) -> tuple[str, tuple[int, ...]]:
+    """The query (text, parameters) of the ids (ascending, above `after`, at most `limit`) of the
+    resources of `resource_type` (one of RESOURCE_TABLES) related to the user; `everything`: every
+    resource of the type (for a policy that is not id-blind)."""
+    if everything:
+        return _EVERY_RESOURCE[resource_type], (after, limit)
+    sql, times = _RESOURCES_OF_USER[resource_type]
+    return sql, (*([user_id] * times), after, limit)
+
+
 def resources_of(user_id: int, resource_type: str, *, after: int, limit: int, everything: bool = False) -> list[int]:
-    """Ids (ascending, above `after`, at most `limit`) of the resources of `resource_type` related to the
-    user; `everything`: every resource of the type (for a policy that is not id-blind)."""
+    """The ids resources_query selects."""
     if resource_type not in RESOURCE_TABLES:
         return []
-    if everything:
-        return [row[0] for row in fast_sql.fetch_all(_EVERY_RESOURCE[resource_type], (after, limit))]
-    sql, times = _RESOURCES_OF_USER[resource_type]
-    return [row[0] for row in fast_sql.fetch_all(sql, (*([user_id] * times), after, limit))]
+    sql, params = resources_query(user_id, resource_type, after=after, limit=limit, everything=everything)
+    return [row[0] for row in fast_sql.fetch_all(sql, params)]
 
 
 # The users whose facts can name an id of a resource of an organization (the customer `o`), with

@@ -26,10 +26,11 @@ def stranger_may(engine: Engine, action: str, ref: Ref) -> bool:
     return question.has_resource and engine.allows(question, action)
 
 
-def open_ids(engine: Engine, kind: str, action: str) -> list[int]:
+def open_ids(engine: Engine, kind: str, action: str, stamp: tuple[str, int] | None = None) -> list[int]:
     """Ids (ascending) of the resources of `kind` the stranger may `action`, read in the caller's
-    snapshot; kept per engine for the store state they were read at (any write moves the stamp)."""
-    stamp = revision_stamp()
+    snapshot (`stamp`: the store's stamp, if the caller read it in that snapshot); kept per engine
+    for the store state they were read at (any write moves the stamp)."""
+    stamp = stamp or revision_stamp()
     kept = engine.derived.get(("open", kind))
     if kept is None or kept[0] != stamp or kind in _TIMELY:
         kept = (stamp, _open_by_action(engine, kind))
