@@ -15,13 +15,12 @@ from typing import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from service.decide.engine import Engine
-from service.decide.engine import POLICY_DIR
+from service.decide.engine import POLICY_DIR, Engine
 from service.decide.facts import Organization, User
 from service.decide import facts
 from service.decide.patterns import (Renaming, canonical, canonical_key, fact_key, key_of, policy_is_id_blind,
-                                    rows_key)
-from service.decide.refs import parse_ref
+                                    rows_key, rows_keys)
+from service.decide.refs import Ref, parse_ref
 from service.decide.shapes import common_shapes
 from service.decide.vocabulary import actions_for
 from service.store import models as m
@@ -150,6 +149,8 @@ def test_memoized_decisions_equal_direct_evaluation(world: dict, store: Store,
     resources = [ref for ref in refs.values() if not ref.startswith("user:")]
     resources += [f"partnership:{row.id}" for row in m.Partnership.select(m.Partnership.id)]
     resources += [f"invitation:{row.id}" for row in m.Invitation.select(m.Invitation.id)]
+    for user in users:
+        _assert_list_keys_are_rows_keys(user, resources)
     for user, resource in itertools.product(users, resources):
         _assert_written_out_key_is_the_definition(user, resource)
         for action in actions_for(resource.split(":")[0]):
@@ -159,6 +160,17 @@ def test_memoized_decisions_equal_direct_evaluation(world: dict, store: Store,
                 assert (a.allowed, a.reasons) == (b.allowed, b.reasons), (user, action, resource, explain)
                 c = tabled.decide(user, action, resource, explain=explain)
                 assert (c.allowed, c.reasons) == (b.allowed, b.reasons), (user, action, resource, explain)
+
+
+def _assert_list_keys_are_rows_keys(user: str, resources: list[str]) -> None:
+    """rows_keys (a list's keys: the actor renamed once, equal shapes sharing one key) gives, for every
+    resource of a kind read together, exactly rows_key of its own question."""
+    actor = parse_ref(user).id
+    for kind in ("organization", "product", "invoice"):
+        ids = sorted(parse_ref(r).id for r in resources if r.startswith(kind + ":"))
+        read = facts.load_questions([(actor, Ref(kind, i)) for i in ids])
+        listed = dict(rows_keys(read, actor, kind, ids))
+        assert listed == {i: rows_key(read.question(actor, Ref(kind, i)), Renaming()) for i in ids}, (user, kind)
 
 
 def _assert_written_out_key_is_the_definition(user: str, resource: str) -> None:

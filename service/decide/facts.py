@@ -436,7 +436,7 @@ def load_candidates(user_id: int, kind: str, candidates: str, params: tuple[Any,
     if kind == "product":
         parts.append(_CANDIDATE_AUTHORIZATIONS)
         values.append(user_id)
-    sql = f"WITH cand(id) AS ({candidates}) " + " UNION ALL ".join(parts)
+    sql = f"WITH cand(id) AS MATERIALIZED ({candidates}) " + " UNION ALL ".join(parts)
     return QuestionFacts(fast_sql.fetch_all(sql, tuple(values)), now)
 
 

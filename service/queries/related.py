@@ -45,23 +45,30 @@ _REACHED = (f"{_MEMBER_OF} "
             "UNION SELECT p.customer_id FROM membership m JOIN partnership p ON p.partner_id = m.organization_id "
             "AND p.status = 'active' WHERE m.user_id = ? "
             "UNION SELECT a.customer_id FROM assignment a WHERE a.user_id = ?")
-_REACHED_AS_ID = _REACHED.replace("SELECT m.organization_id FROM", "SELECT m.organization_id AS id FROM", 1)
-_PAGE = " WHERE id > ? ORDER BY id LIMIT ?"
+# the same organizations, each branch above the cursor (a page of a large partner's customers sorts only
+# what is left, not the whole union again)
+_REACHED_AFTER = ("SELECT m.organization_id AS id FROM membership m WHERE m.user_id = ? AND m.organization_id > ? "
+                  "UNION SELECT p.customer_id FROM membership m JOIN partnership p ON p.partner_id = m.organization_id "
+                  "AND p.status = 'active' WHERE m.user_id = ? AND p.customer_id > ? "
+                  "UNION SELECT a.customer_id FROM assignment a WHERE a.user_id = ? AND a.customer_id > ?")
+_PAGE = " ORDER BY id LIMIT ?"
 
-# resource type -> (statement proposing the ids related to one user, how many times it names the user)
-_RESOURCES_OF_USER: dict[str, tuple[str, int]] = {
-    "organization": (f"SELECT id FROM ({_REACHED_AS_ID}) r" + _PAGE, 3),
-    "product": ("SELECT id FROM (SELECT x.id FROM product x WHERE x.organization_id IN "
-                f"({_REACHED}) UNION SELECT pa.product_id FROM product_authorization pa WHERE pa.user_id = ?) r"
-                + _PAGE, 4),
-    "invoice": (f"SELECT id FROM (SELECT x.id FROM invoice x WHERE x.organization_id IN ({_REACHED})) r"
-                + _PAGE, 3),
-    "invitation": (f"SELECT id FROM (SELECT x.id FROM invitation x WHERE x.partner_id IN ({_MEMBER_OF}) "
-                   f"OR x.customer_id IN ({_MEMBER_OF})) r" + _PAGE, 2),
-    "partnership": (f"SELECT id FROM (SELECT x.id FROM partnership x WHERE x.partner_id IN ({_MEMBER_OF}) "
-                    f"OR x.customer_id IN ({_MEMBER_OF})) r" + _PAGE, 2),
+# resource type -> (statement proposing the ids related to one user, its parameters in order: the user
+# `u`, the cursor `a`, the limit `l`)
+_RESOURCES_OF_USER: dict[str, tuple[str, str]] = {
+    "organization": (f"SELECT id FROM ({_REACHED_AFTER}) r" + _PAGE, "uauaual"),
+    "product": (f"SELECT id FROM (SELECT x.id FROM product x WHERE x.organization_id IN ({_REACHED}) AND x.id > ? "
+                "UNION SELECT pa.product_id FROM product_authorization pa WHERE pa.user_id = ? AND pa.product_id > ?) r"
+                + _PAGE, "uuuaual"),
+    "invoice": (f"SELECT x.id FROM invoice x WHERE x.organization_id IN ({_REACHED}) AND x.id > ? ORDER BY x.id LIMIT ?",
+                "uuual"),
+    "invitation": (f"SELECT x.id FROM invitation x WHERE (x.partner_id IN ({_MEMBER_OF}) OR x.customer_id IN "
+                   f"({_MEMBER_OF})) AND x.id > ? ORDER BY x.id LIMIT ?", "uual"),
+    "partnership": (f"SELECT x.id FROM partnership x WHERE (x.partner_id IN ({_MEMBER_OF}) OR x.customer_id IN "
+                    f"({_MEMBER_OF})) AND x.id > ? ORDER BY x.id LIMIT ?", "uual"),
 }
-_EVERY_RESOURCE = {kind: f"SELECT id FROM {table}" + _PAGE for kind, table in RESOURCE_TABLES.items()}
+_EVERY_RESOURCE = {kind: f"SELECT id FROM {table} WHERE id > ? ORDER BY id LIMIT ?"
+                   for kind, table in RESOURCE_TABLES.items()}
 
 
 def resources_query(user_id: int, resource_type: str, *, after: int, limit: int,
@@ -71,8 +78,9 @@ def resources_query(user_id: int, resource_type: str, *, after: int, limit: int,
     resource of the type (for a policy that is not id-blind)."""
     if everything:
         return _EVERY_RESOURCE[resource_type], (after, limit)
-    sql, times = _RESOURCES_OF_USER[resource_type]
-    return sql, (*([user_id] * times), after, limit)
+    sql, order = _RESOURCES_OF_USER[resource_type]
+    values = {"u": user_id, "a": after, "l": limit}
+    return sql, tuple(values[name] for name in order)
 
 
 def resources_of(user_id: int, resource_type: str, *, after: int, limit: int, everything: bool = False) -> list[int]:
