@@ -257,12 +257,13 @@ def _answering(endpoint: str, decision_id: str, actor: Any, action: str, resourc
 @route(bp, "/actions", "POST", scope=CHECK, summary="The actions actor may take on resource",
        body=ActionsRequest, response=ActionsAnswer, decision=True, errors=(409, 503))
 def actions(body: ActionsRequest):
-    revision = _require_revision(body.min_revision)
+    if body.min_revision is not None:  # the answer names its revision anyway; read it apart only when asked
+        _require_revision(body.min_revision)
     started, decision_id = time.perf_counter(), new_decision_id()
     with _answering("actions", decision_id, body.actor, "actions", body.resource, started):
         # the actions not decided by the request's deadline are not listed (denied, with the reason)
-        found = actions_with_reasons(_engine(), body.actor, body.resource, past_deadline)
-    revision = max(revision, found.revision)
+        found = actions_with_reasons(_engine(), body.actor, body.resource, past_deadline, request_stamp())
+    revision = found.revision
     _record("actions", decision_id, body.actor, "actions", body.resource, bool(found.allowed), found.reasons,
             found.policy_version, revision, started, actions=found.allowed)
     return ActionsAnswer(allowed=bool(found.allowed), actions=found.allowed, decision_id=decision_id,
@@ -274,30 +275,34 @@ def actions(body: ActionsRequest):
        description="Every id is confirmed by the policy version in force; pass next_cursor back as cursor "
                    "for the next page (null: last page).")
 def list_resources(body: ListRequest):
-    _require_revision(body.min_revision)
+    if body.min_revision is not None:
+        _require_revision(body.min_revision)
     started, decision_id = time.perf_counter(), new_decision_id()
     with _deciding(body) as (engine, moment):
         with _answering("list", decision_id, body.actor, body.action, body.resource_type, started, moment):
-            found = listed(engine, body.actor, body.action, body.resource_type, body.cursor, body.page_size + 1)
+            found = listed(engine, body.actor, body.action, body.resource_type, body.cursor, body.page_size + 1,
+                           None if moment else request_stamp())
     refs = [f"{body.resource_type}:{i}" for i in found.ids[:body.page_size]]
     more = len(found.ids) > body.page_size
     revision = moment.revision if moment is not None else found.revision
     _record("list", decision_id, body.actor, body.action, body.resource_type, bool(refs), [],
             found.policy_version, revision, started, listed=refs, cursor=body.cursor, page_size=body.page_size,
             **_past(moment))
-    return ListAnswer(ids=refs, next_cursor=refs[-1].split(":", 1)[1] if more else None, decision_id=decision_id,
-                      policy_version=found.policy_version, revision=revision)
+    # built from values of exactly these types: nothing to validate
+    return ListAnswer.model_construct(ids=refs, next_cursor=refs[-1].split(":", 1)[1] if more else None,
+                                      decision_id=decision_id, policy_version=found.policy_version, revision=revision)
 
 
 @route(bp, "/subjects", "POST", scope=CHECK, summary="Every user who may take action on resource, and why",
        body=SubjectsRequest, response=SubjectsAnswer, decision=True, errors=(409, 503))
 def subjects(body: SubjectsRequest):
-    _require_revision(body.min_revision)
+    if body.min_revision is not None:
+        _require_revision(body.min_revision)
     started, decision_id = time.perf_counter(), new_decision_id()
     with _deciding(body) as (engine, moment):
         # a well-formed reference of an unknown type: nobody may act on it (R20)
         with _answering("subjects", decision_id, None, body.action, body.resource, started, moment):
-            found = subjects_of(engine, body.action, body.resource)
+            found = subjects_of(engine, body.action, body.resource, None if moment else request_stamp())
     revision = moment.revision if moment is not None else found.revision
     _record("subjects", decision_id, None, body.action, body.resource, bool(found.subjects),
             subjects_as_reasons(found.subjects), found.policy_version, revision, started, **_past(moment))

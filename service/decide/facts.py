@@ -399,6 +399,9 @@ def load_question(user_id: int, resource: Ref, now: dt.datetime | None = None) -
     return Question((first[13], int(first[12])), None, user_id, resource, first[14], rows, now)
 
 
+QUESTIONS_PER_STATEMENT = 2000  # load_questions' most: about 3 parameters each, SQLite allows 32,766
+
+
 def load_questions(questions: list[tuple[int, Ref]], now: dt.datetime | None = None) -> "QuestionFacts":
     """Many questions' facts in one statement (a batch's); `.question(user, ref)` builds each, as
     load_question would have read it."""

@@ -25,13 +25,14 @@ class Actions:
 
 
 def allowed_actions(engine: Engine | ActiveEngine, actor: str, resource: str,
-                    past_deadline: Callable[[], bool] = lambda: False) -> Actions:
+                    past_deadline: Callable[[], bool] = lambda: False,
+                    stamp: tuple[str, int] | None = None) -> Actions:
     """Each action of the resource's type decided on one read of the facts; once past_deadline() is
     true the rest are not decided (denied, with the deadline's reason). An unknown actor or resource
     may do nothing; no version in force raises in_force.PolicyUnavailable."""
     def answer(concrete: Engine, expected: str | None) -> Actions:
         return _actions(concrete, expected, actor, resource, past_deadline)
-    return answer_in_force(engine, answer)
+    return answer_in_force(engine, answer, stamp)
 
 
 def _actions(engine: Engine, expected: str | None, actor: str, resource: str,

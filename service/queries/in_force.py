@@ -40,12 +40,14 @@ def check_version(expected: str | None, active: str | None) -> None:
         raise VersionMoved(f"active version {active} while answering with {expected}")
 
 
-def answer_in_force(engine: Engine | ActiveEngine, answer: Callable[[Engine, str | None], T]) -> T:
-    """answer(engine of the version in force, the version to find active in its snapshot or None)."""
+def answer_in_force(engine: Engine | ActiveEngine, answer: Callable[[Engine, str | None], T],
+                    stamp: tuple[str, int] | None = None) -> T:
+    """answer(engine of the version in force, the version to find active in its snapshot or None);
+    `stamp`: the store's stamp if the caller has just read it (a request's, for its key check)."""
     if not isinstance(engine, ActiveEngine):
         return answer(engine, None)
-    for _ in range(ATTEMPTS):
-        concrete, refused, _stamp = engine.current()
+    for attempt in range(ATTEMPTS):
+        concrete, refused, _stamp = engine.current(stamp if attempt == 0 else None)
         if concrete is None:
             why = refused.reasons[0] if refused is not None and refused.reasons else {}
             if why.get("denied") == "internal error while deciding":  # the store could not be read (logged)

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from service.policy.active import ActiveEngine
 from service.decide.engine import Engine
-from service.decide.facts import QuestionFacts, load_candidates, load_questions
+from service.decide.facts import QUESTIONS_PER_STATEMENT, QuestionFacts, load_candidates, load_questions
 from service.decide.patterns import rows_keys
 from service.decide.refs import Ref
 from service.decide.vocabulary import is_known
@@ -40,16 +40,18 @@ class Listed:
 
 
 def list_allowed(engine: Engine | ActiveEngine, user_id: int, action: str, resource_type: str, *,
-                 after: int = 0, limit: int = 100, reasons: str | None = None) -> Listed:
+                 after: int = 0, limit: int = 100, reasons: str | None = None,
+                 stamp: tuple[str, int] | None = None) -> Listed:
     """Ids (ascending, above `after`, at most `limit`) of `resource_type` the user may `action`.
 
     `reasons`: None for ids only, "first" or "all" for each id's reasons as decide() gives them
     (plain, or explained). An unknown type or action lists nothing (R20); no policy version in
-    force raises in_force.PolicyUnavailable; an error while confirming raises (no partial list)."""
+    force raises in_force.PolicyUnavailable; an error while confirming raises (no partial list).
+    `stamp`: the store's stamp if the caller has just read it (it finds the version in force)."""
     def answer(concrete: Engine, expected: str | None) -> Listed:
         with snapshot(), without_collection():
             return _list(concrete, expected, user_id, action, resource_type, after, limit, reasons)
-    return answer_in_force(engine, answer)
+    return answer_in_force(engine, answer, stamp)
 
 
 @contextlib.contextmanager
@@ -90,13 +92,18 @@ def _list(engine: Engine, expected: str | None, user_id: int, action: str, kind:
         ceiling = None if last else related[-1]
         opened = [] if everything else open_ids(engine, kind, action, read.stamp)
         extra = opened[bisect_right(opened, cursor):len(opened) if last else bisect_right(opened, ceiling)]
-        candidates = related
-        if extra:  # resources the stranger may act on, unrelated to the user: their facts read apart
-            candidates = sorted({*related, *extra})
-            read = load_questions([(user_id, Ref(kind, rid)) for rid in candidates])
         if user_id not in read.users:
             return listed  # the actor is not in the store: it may do nothing
-        _confirm(engine, read, user_id, action, kind, candidates, limit, reasons, listed)
+        if not extra:
+            _confirm(engine, read, user_id, action, kind, related, limit, reasons, listed)
+        else:  # with resources the stranger may act on, unrelated to the user: every candidate's facts again
+            candidates = sorted({*related, *extra})
+            for start in range(0, len(candidates), QUESTIONS_PER_STATEMENT):
+                batch = candidates[start:start + QUESTIONS_PER_STATEMENT]
+                read = load_questions([(user_id, Ref(kind, rid)) for rid in batch])
+                _confirm(engine, read, user_id, action, kind, batch, limit, reasons, listed)
+                if len(listed.ids) >= limit:
+                    break
         if last or len(listed.ids) >= limit:
             return listed
         cursor, chunk = ceiling, min(chunk * 2, CHUNK_MOST)  # type: ignore[assignment]

@@ -7,16 +7,17 @@ candidate policy may (an action "open to anyone"), and then these answers still 
 """
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from service.decide.engine import Engine
 from service.decide.facts import STRANGER_ID, load_every, load_questions
 from service.decide.patterns import Renaming, rows_key
 from service.decide.refs import Ref
 from service.decide.vocabulary import actions_for
+from service.store.history import decision_moment
+from service.store.models import Invitation as InvitationRow
 from service.store.schema import revision_stamp
-
-# resources whose facts change with time alone (an invitation expires): never kept from one answer to the next
-_TIMELY = ("invitation",)
-
 
 def stranger_may(engine: Engine, action: str, ref: Ref) -> bool:
     """Whether the stranger may take `action` on the resource (read in the caller's snapshot)."""
@@ -29,19 +30,30 @@ def stranger_may(engine: Engine, action: str, ref: Ref) -> bool:
 def open_ids(engine: Engine, kind: str, action: str, stamp: tuple[str, int] | None = None) -> list[int]:
     """Ids (ascending) of the resources of `kind` the stranger may `action`, read in the caller's
     snapshot (`stamp`: the store's stamp, if the caller read it in that snapshot); kept per engine
-    for the store state they were read at (any write moves the stamp)."""
+    for the store state they were read at (any write moves the stamp) and, for invitations, until
+    the next pending one expires (time alone changes an invitation's facts)."""
     stamp = stamp or revision_stamp()
+    now = decision_moment()
     kept = engine.derived.get(("open", kind))
-    if kept is None or kept[0] != stamp or kind in _TIMELY:
-        kept = (stamp, _open_by_action(engine, kind))
+    timely = kind == "invitation" and kept is not None and (kept[1] is not None and now >= kept[1] or now < kept[2])
+    if kept is None or kept[0] != stamp or timely:
+        read = load_every(kind, now)
+        kept = (stamp, _next_expiry(read, now) if kind == "invitation" else None, now,
+                _open_by_action(engine, kind, read))
         engine.derived[("open", kind)] = kept
-    return kept[1].get(action, [])
+    return kept[3].get(action, [])
 
 
-def _open_by_action(engine: Engine, kind: str) -> dict[str, list[int]]:
-    """action -> ids the stranger may act on, for every action of `kind`: one statement reads every
-    resource's facts, and each resource's memo key (written from its rows) is made once."""
-    read = load_every(kind)
+def _next_expiry(read: Any, now: dt.datetime) -> dt.datetime | None:
+    """The first moment after `now` at which one of these invitations expires (None: none will)."""
+    later = [expires for rows in read.resource_rows.values()
+             if (expires := InvitationRow.expires_at.python_value(rows[0][11])) > now]
+    return min(later) if later else None
+
+
+def _open_by_action(engine: Engine, kind: str, read: Any) -> dict[str, list[int]]:
+    """action -> ids the stranger may act on, for every action of `kind`, from every resource's facts
+    (`read`, one statement); each resource's memo key (written from its rows) is made once."""
     actions = actions_for(kind)
     found: dict[str, list[int]] = {action: [] for action in actions}
     memo = engine.patterns

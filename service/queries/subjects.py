@@ -12,7 +12,7 @@ from typing import Any
 
 from service.policy.active import ActiveEngine
 from service.decide.engine import Engine
-from service.decide.facts import load_questions
+from service.decide.facts import QUESTIONS_PER_STATEMENT, load_questions
 from service.decide.refs import Ref
 from service.decide.vocabulary import is_known
 from service.store.schema import revision_stamp
@@ -35,13 +35,13 @@ class Subjects:
     revision: int
 
 
-def who_can(engine: Engine | ActiveEngine, action: str, ref: Ref) -> Subjects:
+def who_can(engine: Engine | ActiveEngine, action: str, ref: Ref, stamp: tuple[str, int] | None = None) -> Subjects:
     """The users allowed, each with every reason; raises in_force.PolicyUnavailable with no version
     in force, and on an error while deciding (no partial answer)."""
     def answer(concrete: Engine, expected: str | None) -> Subjects:
         with snapshot():
             return _who_can(concrete, expected, action, ref)
-    return answer_in_force(engine, answer)
+    return answer_in_force(engine, answer, stamp)
 
 
 def _who_can(engine: Engine, expected: str | None, action: str, ref: Ref) -> Subjects:
@@ -51,10 +51,11 @@ def _who_can(engine: Engine, expected: str | None, action: str, ref: Ref) -> Sub
     everyone = not engine.id_blind or stranger_may(engine, action, ref)
     users = users_of(ref, everyone=everyone)
     found: list[Subject] = []
-    if users:
-        read = load_questions([(user_id, ref) for user_id in users])
+    for start in range(0, len(users), QUESTIONS_PER_STATEMENT):  # every user, when the stranger may act
+        batch = users[start:start + QUESTIONS_PER_STATEMENT]
+        read = load_questions([(user_id, ref) for user_id in batch])
         check_version(expected, read.active_version)
-        for user_id in users:
+        for user_id in batch:
             reasons = engine.reasons_for(read.question(user_id, ref), action, explain=True)
             if reasons:
                 found.append(Subject(f"user:{user_id}", reasons))
