@@ -1,15 +1,11 @@
-"""Listing: the ids of one resource type that a user may act on, computed in SQL.
+"""A test oracle for policies/: the ids of one resource type a user may act on, in hand-written SQL.
 
-Why hand-written SQL and not oso data filtering: the policy reaches customers
-through a list of partnerships, a role lookup and assignment membership
-(`p in customer.partnerships and reaches(user, p, _)`); oso 0.27's data
-filtering cannot express two chained "many" hops nor method calls, and builds
-one OR branch per list element (oso 0.27 data filtering, measured when this was designed). So each query
-below mirrors one set of grant clauses of policies/*.polar, clause by clause,
-with the R-number of the clause it mirrors. tests/test_api_list.py proves, on
-every actor x action x resource of the demo and fixture worlds, that a resource
-is listed exactly when decide() allows it: a change to the policy that is not
-mirrored here fails that test.
+Until issue 18 this module answered /v1/list. It is not part of the service any more: lists come
+from the engine of the active version (service/queries/lists.py). It stays as an independent
+second reading of the repository's rules, clause by clause with their R-numbers, written without
+the engine: tests/test_listing_oracle.py holds /v1/list under policies/ equal to it on the demo and
+fixture worlds, so a change to policies/ that these queries do not mirror is a change a reviewer
+must look at (update the oracle with it, or the policy is wrong).
 """
 from __future__ import annotations
 
@@ -20,7 +16,7 @@ from service.store import fast_sql, is_postgres
 from service.store.history import decision_moment
 from service.store.models import Invitation
 
-from .vocabulary import is_known
+from service.decide.vocabulary import is_known
 
 LR_ADMIN = "('legal_representative', 'administrator')"
 LR_ONLY = "('legal_representative')"
