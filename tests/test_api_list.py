@@ -132,3 +132,31 @@ def test_subjects_of_a_customer_name_both_sides(api: Api, demo) -> None:
     assert answer["decision_id"] and answer["policy_version"]
     unknown = api.post("/v1/subjects", {"action": "access_account", "resource": "spaceship:1"})
     assert unknown.status_code == 200 and unknown.json["subjects"] == []
+
+
+def test_a_list_its_first_statement_answers_is_one_statement(api: Api, demo) -> None:
+    """Once the stranger probe is known for the store's state, a list that ends in its first chunk reads
+    the stamp, the version in force, its candidates, their facts and the user's in one statement (no
+    snapshot around it: one statement sees one state); a longer one reads every chunk in one snapshot."""
+    from service.queries import lists
+    from service.queries.lists import list_allowed
+    from service.store.fast_sql import StatementCounter
+    chunks = lists.CHUNK_FIRST, lists.CHUNK_MOST
+    from service.store.schema import revision_stamp
+    engine = _engine(api)
+    with api.app.app_context():
+        user = int(demo["anna"].split(":")[1])
+        expected = list_allowed(engine, user, "access_account", "organization", limit=1000).ids
+        stamp = revision_stamp()
+        with StatementCounter() as counted:
+            found = list_allowed(engine, user, "access_account", "organization", limit=1000, stamp=stamp)
+        assert found.ids == expected and counted.count == 1, counted.statements
+        lists.CHUNK_FIRST, lists.CHUNK_MOST = 1, 2  # chunks of 1 and 2: the first statement cannot answer alone
+        try:
+            with StatementCounter() as counted:
+                chunked = list_allowed(engine, user, "access_account", "organization", limit=1000, stamp=stamp)
+        finally:
+            lists.CHUNK_FIRST, lists.CHUNK_MOST = chunks
+        assert chunked.ids == expected and len(expected) > 2
+        begin = [i for i, sql in enumerate(counted.statements) if sql.startswith("BEGIN")]
+        assert begin and counted.statements[-1] == "COMMIT", counted.statements  # the chunks in one snapshot

@@ -63,6 +63,11 @@ def answer_in_force(engine: Engine | ActiveEngine, answer: Callable[[Engine, str
 _open = threading.local()
 
 
+def in_snapshot() -> bool:
+    """Whether this thread reads inside snapshot() (every statement then sees the same state)."""
+    return bool(getattr(_open, "depth", 0))
+
+
 @contextlib.contextmanager
 def snapshot() -> Iterator[None]:
     """store.read_snapshot, re-entrant on this thread: a console page reads many answers in the

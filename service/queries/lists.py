@@ -22,11 +22,12 @@ from service.decide.refs import Ref
 from service.decide.vocabulary import is_known
 from service.store.schema import revision_stamp
 
-from .in_force import answer_in_force, check_version, snapshot
+from .in_force import answer_in_force, check_version, in_snapshot, snapshot
 from .related import RESOURCE_TABLES, resources_query
 from .stranger import open_ids
 
-CHUNK_FIRST, CHUNK_MOST = 128, 32768  # candidates confirmed per statement: the first chunk, then doubling
+# candidates confirmed per statement: the first chunk (most lists end in it), then doubling
+CHUNK_FIRST, CHUNK_MOST = 1024, 32768
 
 
 @dataclass
@@ -49,8 +50,13 @@ def list_allowed(engine: Engine | ActiveEngine, user_id: int, action: str, resou
     force raises in_force.PolicyUnavailable; an error while confirming raises (no partial list).
     `stamp`: the store's stamp if the caller has just read it (it finds the version in force)."""
     def answer(concrete: Engine, expected: str | None) -> Listed:
-        with snapshot(), without_collection():
-            return _list(concrete, expected, user_id, action, resource_type, after, limit, reasons)
+        with without_collection():
+            if not in_snapshot():  # most lists are answered by their first statement, which sees one state
+                alone = _list(concrete, expected, user_id, action, resource_type, after, limit, reasons, alone=True)
+                if alone is not None:
+                    return alone
+            with snapshot():  # more statements: all of them in one snapshot, from the start
+                return _list(concrete, expected, user_id, action, resource_type, after, limit, reasons)  # type: ignore[return-value]
     return answer_in_force(engine, answer, stamp)
 
 
@@ -75,7 +81,9 @@ def list_ids(engine: Engine | ActiveEngine, user_id: int, action: str, resource_
 
 
 def _list(engine: Engine, expected: str | None, user_id: int, action: str, kind: str, after: int, limit: int,
-          reasons: str | None) -> Listed:
+          reasons: str | None, alone: bool = False) -> Listed | None:
+    """The list; `alone`: only if its first statement answers it whole (None otherwise: the caller asks
+    again in a snapshot, since a second statement could see another state)."""
     if kind not in RESOURCE_TABLES or not is_known(kind, action) or limit <= 0:
         return Listed([], engine.policy_version, revision_stamp()[1])
     listed = Listed([], engine.policy_version, -1)
@@ -90,12 +98,16 @@ def _list(engine: Engine, expected: str | None, user_id: int, action: str, kind:
         related = sorted(rid for _kind, rid in read.resource_rows)
         last = len(related) < chunk
         ceiling = None if last else related[-1]
-        opened = [] if everything else open_ids(engine, kind, action, read.stamp)
+        opened = [] if everything else open_ids(engine, kind, action, read.stamp, compute=not alone)
+        if opened is None:
+            return None  # the stranger probe is not known for this state yet: it takes a statement
         extra = opened[bisect_right(opened, cursor):len(opened) if last else bisect_right(opened, ceiling)]
         if user_id not in read.users:
             return listed  # the actor is not in the store: it may do nothing
         if not extra:
             _confirm(engine, read, user_id, action, kind, related, limit, reasons, listed)
+        elif alone:
+            return None
         else:  # with resources the stranger may act on, unrelated to the user: every candidate's facts again
             candidates = sorted({*related, *extra})
             for start in range(0, len(candidates), QUESTIONS_PER_STATEMENT):
@@ -106,6 +118,8 @@ def _list(engine: Engine, expected: str | None, user_id: int, action: str, kind:
                     break
         if last or len(listed.ids) >= limit:
             return listed
+        if alone:
+            return None
         cursor, chunk = ceiling, min(chunk * 2, CHUNK_MOST)  # type: ignore[assignment]
 
 

@@ -27,16 +27,20 @@ def stranger_may(engine: Engine, action: str, ref: Ref) -> bool:
     return question.has_resource and engine.allows(question, action)
 
 
-def open_ids(engine: Engine, kind: str, action: str, stamp: tuple[str, int] | None = None) -> list[int]:
+def open_ids(engine: Engine, kind: str, action: str, stamp: tuple[str, int] | None = None,
+             compute: bool = True) -> list[int] | None:
     """Ids (ascending) of the resources of `kind` the stranger may `action`, read in the caller's
     snapshot (`stamp`: the store's stamp, if the caller read it in that snapshot); kept per engine
     for the store state they were read at (any write moves the stamp) and, for invitations, until
-    the next pending one expires (time alone changes an invitation's facts)."""
+    the next pending one expires (time alone changes an invitation's facts). `compute` False: None
+    instead of reading them when they are not kept for this state."""
     stamp = stamp or revision_stamp()
     now = decision_moment()
     kept = engine.derived.get(("open", kind))
     timely = kind == "invitation" and kept is not None and (kept[1] is not None and now >= kept[1] or now < kept[2])
     if kept is None or kept[0] != stamp or timely:
+        if not compute:
+            return None
         read = load_every(kind, now)
         kept = (stamp, _next_expiry(read, now) if kind == "invitation" else None, now,
                 _open_by_action(engine, kind, read))
