@@ -10,19 +10,20 @@ prunes the table.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import logging
 import os
 import random
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pydantic_core
 
 from service.decision_log import DecisionLog
 from service.store.audit_models import DecisionRecord
-from service.store.db import database
+from service.store.db import database, guard_rebind
 from service.store.models import utcnow
 
 
@@ -60,6 +61,7 @@ class DecisionRecorder:
         self.caller_key_id: Callable[[], int | None] = _no_caller
         self._pending: list[tuple[Any, tuple[Any, ...]]] = []  # (store, column values)
         self._lock = threading.Lock()
+        self.writing = threading.Lock()  # held while a batch is written (and while the store is rebound)
         self._wake = threading.Event()
         self._thread: tuple[int, threading.Thread] | None = None
         self._last_prune = float("-inf")  # the first flush prunes
@@ -110,16 +112,22 @@ class DecisionRecorder:
             self._wake.wait(FLUSH_SECONDS)
             self._wake.clear()
             try:
-                self.flush()
-                self._prune_if_due()
+                with self.writing:  # a rebind of the store waits for this, and this for a rebind
+                    try:
+                        self._flush()
+                        self._prune_if_due()
+                    finally:
+                        if not database.is_closed():
+                            database.close()  # this thread's connection back to the pool
             except Exception:
                 log.exception("decision records not written yet; retrying")
-            finally:
-                if not database.is_closed():
-                    database.close()  # this thread's connection back to the pool
 
     def flush(self) -> int:
         """Write every pending record to the table now; how many."""
+        with self.writing:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._lock:
             rows, self._pending = self._pending, []
         try:
@@ -142,7 +150,8 @@ class DecisionRecorder:
         self._closed = True
         self._wake.set()
         thread = self._thread[1] if self._thread is not None and self._thread[0] == os.getpid() else None
-        if thread is not None and thread is not threading.current_thread():
+        # a thread another request created but has not started yet sees _closed when it starts, and ends
+        if thread is not None and thread is not threading.current_thread() and thread.ident is not None:
             thread.join(timeout=5)
         try:
             self.flush()
@@ -235,6 +244,19 @@ def shutdown() -> None:
     if _recorder is not None:
         _recorder.close()
     _recorder = None
+
+
+@guard_rebind
+@contextlib.contextmanager
+def _no_write_under_way() -> Iterator[None]:
+    """While the store is rebound: no batch of records is being written (records of the old store are
+    written to it later, on a connection of their own)."""
+    recorder = _recorder
+    if recorder is None:
+        yield
+        return
+    with recorder.writing:
+        yield
 
 
 @atexit.register

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, ContextManager, Iterator
 from urllib.parse import urlparse, unquote
 
 import peewee
@@ -105,20 +105,35 @@ def make_database(url: str, *, pooled: bool = False) -> peewee.Database:
     raise ValueError(f"unsupported DATABASE_URL scheme {parsed.scheme!r} (use sqlite:/// or postgresql://)")
 
 
+# Held while the bound database is closed and another bound: a layer above that uses the store from
+# a thread of its own (the decision recorder's writer) makes it wait for the write under way, so
+# that no connection is closed under a statement another thread is running on it.
+_rebind_guards: list[Callable[[], ContextManager[None]]] = []
+
+
+def guard_rebind(guard: Callable[[], ContextManager[None]]) -> Callable[[], ContextManager[None]]:
+    """Register `guard`, entered while open_database() closes the database bound until then."""
+    _rebind_guards.append(guard)
+    return guard
+
+
 def open_database(url: str | None = None, *, pooled: bool = False) -> peewee.Database:
     """Bind the proxy to the database at url (default: database_url()).
 
     The database bound before is closed first (all of its pooled connections), so
-    rebinding never leaks connections.
+    rebinding never leaks connections; the guard_rebind guards are held meanwhile.
     """
-    previous = database.obj
-    if previous is not None:
-        if isinstance(previous, (PooledSqliteDatabase, PooledPostgresqlDatabase)):
-            previous.close_all()
-        elif not previous.is_closed():
-            previous.close()
     db = make_database(url or database_url(), pooled=pooled)
-    database.initialize(db)
+    with contextlib.ExitStack() as guards:
+        for guard in list(_rebind_guards):
+            guards.enter_context(guard())
+        previous = database.obj
+        if previous is not None:
+            if isinstance(previous, (PooledSqliteDatabase, PooledPostgresqlDatabase)):
+                previous.close_all()
+            elif not previous.is_closed():
+                previous.close()
+        database.initialize(db)
     return db
 
 
