@@ -22,6 +22,7 @@ from service.api.auth import create_key
 from service.store import init_schema, open_database
 from service.store.world import load_world
 
+from .run import activate_repository_policy
 from .world import generate
 
 
@@ -38,6 +39,7 @@ def main() -> None:
         started = time.perf_counter()
         refs = load_world(world.data)
         print(f"world: {world.customer_count:,} customers, loaded in {time.perf_counter() - started:.1f} s ({url.split(':')[0]})")
+        activate_repository_policy()  # the pages ask the engine of the active version: without one, nothing is shown
         app = create_app({"DATABASE_URL": url, "DECISION_LOG": "off"})
         _, key = create_key("bench-reviewer", "review")
         client = app.test_client()

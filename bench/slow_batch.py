@@ -51,6 +51,9 @@ def main() -> None:
         write_world(Path(tmp) / "world.yaml", options.partnerships)
         authz("init-db", env=env)
         refs = dict(line.split() for line in authz("load", f"{tmp}/world.yaml", env=env).splitlines())
+        # the service decides with the store's active version only: without one every check is
+        # denied at once (decision_failed), and the batch would time denials, not slow checks
+        print(authz("policy", "activate", env=env).strip())
         key = authz("keys", "create", "--name", "bench", "--scope", "check", env=env).splitlines()[-1]
         server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(options.port),
                                    "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
