@@ -126,3 +126,22 @@ def test_server_lines_and_port() -> None:
     assert serve_args(".venv/bin/authz serve --port 8000") is None
     assert with_port("curl localhost:8000/v1 http://127.0.0.1:8000 --port 8000 user:8000", 8123) == \
         "curl localhost:8123/v1 http://127.0.0.1:8123 --port 8123 user:8000"
+
+
+# -- the /docs page reads as English -------------------------------------------------------------
+
+def test_api_summaries_read_as_english(store_url: str, tmp_path: Path) -> None:
+    """/docs shows each operation's summary from /openapi.json: "Create an assignment", not "a assignment"."""
+    import re
+
+    from test_api_support import make_api
+
+    spec = make_api(store_url, tmp_path).client.get("/openapi.json").json
+    summaries = {(method.upper(), path): op["summary"] for path, item in spec["paths"].items() for method, op in item.items()}
+    wrong = {where: text for where, text in summaries.items() if re.search(r"\ba [aeio]|\ban [^aeiou]", text, re.I)}
+    assert wrong == {}
+    assert summaries[("POST", "/v1/assignments")] == "Create an assignment"
+    assert summaries[("GET", "/v1/invoices/{invoice_id}")] == "Read an invoice"
+    assert summaries[("PATCH", "/v1/organizations/{organization_id}")] == "Update an organization (fields given are changed)"
+    assert summaries[("DELETE", "/v1/users/{user_id}")] == "Delete a user"
+    assert summaries[("POST", "/v1/product-authorizations")] == "Create a product authorization"

@@ -114,6 +114,16 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(text + "\n", status=status, mimetype="application/json")
 
 
+# "a" before a word that starts with a vowel sound reads "an": summaries built as f"Create a {label}"
+# say "Create an assignment", "Read an invoice", but "Create a user" (a "u" sounded "you": us-, uni-, unu-)
+_A_BEFORE_VOWEL = re.compile(r"\b(a) (?=[aeio]|u(?!s|ni|nu))", re.IGNORECASE)
+
+
+def english_articles(text: str) -> str:
+    """`text` with "a" written "an" before a vowel sound (the /docs page and /openapi.json show summaries)."""
+    return _A_BEFORE_VOWEL.sub(lambda match: match.group(1) + "n ", text)
+
+
 def route(bp: Blueprint, rule: str, method: str = "POST", *, scope: str, summary: str,
           body: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
           status: int = 200, decision: bool = False, errors: tuple[int, ...] = (),
@@ -124,7 +134,7 @@ def route(bp: Blueprint, rule: str, method: str = "POST", *, scope: str, summary
     if scope not in (*SCOPES, PUBLIC):
         raise ValueError(f"unknown scope {scope!r}")
     base = PUBLIC_ERRORS if scope == PUBLIC else COMMON_ERRORS
-    op = Operation(method.upper(), scope, summary, body, response, status, decision,
+    op = Operation(method.upper(), scope, english_articles(summary), body, response, status, decision,
                    tuple(sorted(set(base) | set(errors))), bp.name, content_type, description,
                    tuple(sorted((responses or {}).items())), tuple(query))
 
