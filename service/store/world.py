@@ -4,10 +4,14 @@ A world is a mapping of entity lists, each entity named by a symbolic `key`
 that other entities refer to (see data/demo.yaml). Loading assigns database
 ids and returns the key -> "type:id" map, so decision tables can name
 `organization:acme` and run against whatever ids the store handed out.
-Everything is written in one transaction with bulk inserts.
+Everything is written in one transaction with bulk inserts (one prepared statement per table,
+executed for batches of WRITE_BATCH rows). World files are parsed with libyaml when PyYAML has it
+(yaml.CSafeLoader, else the pure-Python SafeLoader) and turned into Python objects by a
+plain-data builder (_plain_data); anything it does not handle is left to PyYAML's own constructor.
 """
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from . import models as m
 from .db import database, is_postgres
@@ -23,6 +28,7 @@ from .schema import bump_revision
 
 DEFAULT_INVITATION_DAYS = 14
 BATCH = 500
+WRITE_BATCH = 5_000  # rows per executemany (and per call of load_world's on_rows)
 
 
 class WorldError(ValueError):
@@ -69,10 +75,16 @@ class _Loader:
         except KeyError:
             raise WorldError(f"{where}: unknown {kind} {key!r}") from None
 
-    def flush(self) -> None:
+    def flush(self, on_rows: Callable[[int, int], None] | None = None) -> None:
+        total = sum(len(table.rows) for table in self.tables.values())
+        written = 0
         for table in self.tables.values():
-            if table.rows:
-                _bulk_insert(table.model, table.rows)
+            for start in range(0, len(table.rows), WRITE_BATCH):
+                batch = table.rows[start:start + WRITE_BATCH]
+                _bulk_insert(table.model, batch)
+                written += len(batch)
+                if on_rows is not None:
+                    on_rows(written, total)
         if is_postgres():
             for table in (t for t in self.tables.values() if t.rows):  # a sequence never goes back
                 name = table.model._meta.table_name
@@ -244,9 +256,11 @@ SECTIONS = ("organizations", "users", "memberships", "products", "product_author
             "invoices", "partnerships", "invitations")
 
 
-def load_world(world: dict[str, Any], progress: Callable[[str], None] | None = None) -> dict[str, str]:
+def load_world(world: dict[str, Any], progress: Callable[[str], None] | None = None, *,
+               on_rows: Callable[[int, int], None] | None = None) -> dict[str, str]:
     """Write a world in one transaction; return its key -> "type:id" map.
-    progress, if given, receives one line per step of a large world."""
+    progress, if given, receives one line per step of a large world; on_rows, if given, is called
+    with (rows written, rows in all) after each batch of rows (a progress bar's steps)."""
     loader = _Loader()
     entries = sum(len(world.get(section) or []) for section in SECTIONS)
     report = progress if progress is not None and entries >= PROGRESS_MIN_ENTRIES else (lambda _line: None)
@@ -260,15 +274,98 @@ def load_world(world: dict[str, Any], progress: Callable[[str], None] | None = N
                    f"({time.monotonic() - started:.1f} s)")
         rows = sum(len(table.rows) for table in loader.tables.values())
         report(f"load: {len(steps) + 1}/{len(steps) + 1} writing {rows:,} rows")
-        loader.flush()
+        loader.flush(on_rows)
         bump_revision()
     report(f"load: done, {entries:,} entries in {time.monotonic() - started:.1f} s")
     return loader.refs
 
 
-def read_world_file(path: str | Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+# libyaml's parser when PyYAML was built with it (a large world parses several times faster)
+WorldLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_SPECIAL_KEYS = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")  # `<<` and `=`: PyYAML's rules
+
+
+class _NotPlain(Exception):
+    """A node the plain-data builder leaves to PyYAML's constructor (merge keys, other tags, cycles)."""
+
+
+def _plain_data(loader: Any, root: Any) -> Any:
+    """The Python value of a composed document, as loader.construct_document(root) would build it, for
+    documents of plain mappings, sequences and scalars (a world file): several times faster than
+    PyYAML's generator-based constructor. Scalars other than strings go through loader.construct_object
+    (ints, booleans, null, dates); an anchor used twice yields the same object, as with PyYAML."""
+    built: dict[int, Any] = {}
+    scalar = loader.construct_object
+
+    def build(node: Any) -> Any:
+        kind = node.__class__
+        if kind is ScalarNode:
+            return node.value if node.tag == _STR else scalar(node)
+        key = id(node)
+        if key in built:
+            if built[key] is _NotPlain:  # an alias of a collection still being built: a cycle
+                raise _NotPlain
+            return built[key]
+        built[key] = _NotPlain
+        if kind is MappingNode and node.tag == _MAP:
+            value: Any = {}
+            for key_node, value_node in node.value:
+                if key_node.tag in _SPECIAL_KEYS:
+                    raise _NotPlain
+                name = build(key_node)
+                try:
+                    value[name] = build(value_node)
+                except TypeError:  # an unhashable key: PyYAML's constructor says so
+                    raise _NotPlain from None
+        elif kind is SequenceNode and node.tag == _SEQ:
+            value = [build(item) for item in node.value]
+        else:
+            raise _NotPlain
+        built[key] = value
+        return value
+
+    try:
+        return build(root)
+    except _NotPlain:
+        return loader.construct_document(root)
+
+
+class _CountingReader:
+    """A world file read in chunks for the parser, decoded as strict UTF-8 (as open(..., encoding="utf-8")
+    does), telling on_bytes how many bytes have been read so far."""
+
+    def __init__(self, raw: Any, name: str, on_bytes: Callable[[int], None] | None) -> None:
+        self.raw, self.name, self.on_bytes = raw, name, on_bytes
+        self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self.done = 0
+
+    def read(self, size: int = -1) -> str:
+        while True:  # "" tells the parser the file ended: never return it for a split character
+            chunk = self.raw.read(size if size and size > 0 else -1)
+            self.done += len(chunk)
+            if self.on_bytes is not None and chunk:
+                self.on_bytes(self.done)
+            text = self.decoder.decode(chunk, final=not chunk)
+            if text or not chunk:
+                return text
+
+
+def parse_world_text(stream: Any) -> Any:
+    """The single YAML document of stream (a string or a file-like object), as yaml.safe_load reads it."""
+    loader = WorldLoader(stream)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else _plain_data(loader, node)
+    finally:
+        loader.dispose()
+
+
+def read_world_file(path: str | Path, *, on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Parse a world file (a mapping of entity lists); on_bytes, if given, hears how many bytes of the
+    file the parser has read so far."""
+    with open(path, "rb") as fh:
+        data = parse_world_text(_CountingReader(fh, str(path), on_bytes)) or {}
     if not isinstance(data, dict):
         raise WorldError(f"{path}: a world is a mapping of entity lists")
     for section, entries in data.items():
