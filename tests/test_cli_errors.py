@@ -1,4 +1,4 @@
-"""Issue 12 item 9: the CLI fails with one clear line (no traceback) and exit code 2; a deny
+"""Issue 12 item 9: the CLI fails with one clear line (no traceback), `error: ` first, and exit code 2; a deny
 exits 1; `authz check` on a missing store creates nothing; `authz load` reports progress on a
 large world. Each command runs as the operator runs it: a separate process."""
 from __future__ import annotations
@@ -24,6 +24,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> N
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
     for word in words:
         assert word in lines[0], lines[0]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from service.cli.errors import CliGroup, require_existing_store
+from service.cli.errors import CliGroup, Reference, echo_error, require_existing_store
 from service.store import init_schema, open_database
 from service.store.world import WorldError, load_world, read_world_file, store_is_empty
 
@@ -21,7 +21,7 @@ def _open_store(*, must_exist: bool = False) -> None:
     open_database()
 
 
-@click.group(cls=CliGroup)  # errors: one line, exit 2 (errors.py)
+@click.group("authz", cls=CliGroup)  # errors: one line, exit 2 (errors.py)
 def main() -> None:
     """partner-authz: policy-as-code authorization for the partner program."""
 
@@ -56,9 +56,9 @@ def load(world_file: Path, if_empty: bool) -> None:
 
 
 @main.command("check")
-@click.argument("actor")
+@click.argument("actor", type=Reference("user"))
 @click.argument("action")
-@click.argument("resource")
+@click.argument("resource", type=Reference())
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @click.option("--explain", is_flag=True, help="On a deny, say what each rule that could have allowed it lacks.")
 def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) -> None:
@@ -82,14 +82,14 @@ def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) 
                 click.echo(f"  because {json.dumps(reason, sort_keys=True)}")
         click.echo(f"  policy {decision.policy_version}, store revision {decision.revision}, decision {decision_id}")
     if decision.error:  # the decision could not be made: denied, but an error (2), not a deny (1)
-        click.echo("error: the decision could not be made (see the log); denied", err=True)
+        echo_error("the decision could not be made (see the log); denied")
         sys.exit(2)
     sys.exit(0 if decision.allowed else 1)
 
 
 @main.command("actions")
-@click.argument("actor")
-@click.argument("resource")
+@click.argument("actor", type=Reference("user"))
+@click.argument("resource", type=Reference())
 def actions(actor: str, resource: str) -> None:
     """List the actions ACTOR may take on RESOURCE, as the active policy version decides them."""
     from service.policy.active import get_engine
@@ -99,7 +99,7 @@ def actions(actor: str, resource: str) -> None:
     try:
         found = allowed_actions(get_engine(), actor, resource)
     except PolicyUnavailable as exc:
-        click.echo(f"error: {exc}; nothing was decided", err=True)
+        echo_error(f"{exc}; nothing was decided")
         sys.exit(2)
     for action in found.allowed:
         click.echo(action)
@@ -114,7 +114,7 @@ def validate(policies: Path | None) -> None:
     try:
         engine = Engine(policies or POLICY_DIR)
     except PolicyError as exc:
-        click.echo(f"policy invalid: {exc}", err=True)
+        echo_error(f"policy invalid: {exc}")
         sys.exit(1)
     click.echo(f"policy ok: version {engine.policy_version}, {len(engine.files)} files")
     for path in engine.files:
@@ -135,7 +135,7 @@ def test_tables(path: Path | None, policies: Path | None) -> None:
     except (TableError, WorldError) as exc:
         raise click.ClickException(str(exc)) from exc
     except PolicyError as exc:
-        click.echo(f"policy invalid: {exc}", err=True)
+        echo_error(f"policy invalid: {exc}")
         sys.exit(2)
     results = run_in_temporary_sqlite(tables, engine)
     whole_suite = path is None or path.is_dir()  # coverage gaps mean something only for a whole suite

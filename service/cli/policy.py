@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
+from service.cli.errors import fail
 from service.decide.engine import POLICY_DIR
 from service.store import database, init_schema, open_database
 from service.store.db import read_snapshot
@@ -16,9 +17,8 @@ from service.store.db import read_snapshot
 FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
-def _invalid(message: str) -> None:
-    click.echo(f"candidate invalid: {message}", err=True)
-    sys.exit(2)
+def _invalid(message: str) -> NoReturn:
+    fail(f"candidate invalid: {message}")
 
 
 @click.command("impact")
@@ -116,8 +116,7 @@ def activate_command(folder: Path | None, if_changed: bool) -> None:
         files, engine = load_candidate(folder or POLICY_DIR)
         check_tables(engine)
     except PolicyError as exc:
-        click.echo(f"refused: {exc}", err=True)
-        sys.exit(2)
+        fail(f"refused: {exc}")
     finally:
         if database.obj is not None and not database.is_closed():
             database.close()

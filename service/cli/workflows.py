@@ -12,19 +12,17 @@ from typing import Any
 import click
 
 from service import workflows as wf
+from service.cli.errors import ERROR_EXIT, Reference, echo_error
 from service.store import open_database
 from service.store import models as m
 
 
-def _ref(text: str, kind: str) -> str:
-    return text if ":" in text else f"{kind}:{text}"
-
-
 def _fail(exc: wf.WorkflowError) -> None:
-    click.echo(f"error ({exc.status} {exc.code}): {exc.message}", err=True)
+    """A refused step: exit 1 when the policy denied it (403, a deny), 2 for every other error."""
+    echo_error(f"{exc.message} ({exc.status} {exc.code})")
     for reason in getattr(exc, "reasons", []):
         click.echo(f"  because {json.dumps(reason, sort_keys=True)}", err=True)
-    sys.exit(1)
+    sys.exit(1 if isinstance(exc, wf.Forbidden) else ERROR_EXIT)
 
 
 def _org_label(ref: str) -> str:
@@ -70,14 +68,14 @@ def partnership() -> None:
 
 
 @partnership.command("show")
-@click.argument("partnership_id")
-@click.option("--as", "acting_user", default=None, metavar="user:N",
+@click.argument("partnership_id", type=Reference("partnership", bare_id_kind="partnership"))
+@click.option("--as", "acting_user", default=None, metavar="user:N", type=Reference("user"),
               help="Show only if this user may review the partnership (the policy decides).")
 @click.option("--json", "as_json", is_flag=True, help="Print the review as JSON.")
 def show(partnership_id: str, acting_user: str | None, as_json: bool) -> None:
     """Show partnership ID (5 or partnership:5): request vs grant side by side."""
     open_database()
-    ref = _ref(partnership_id, "partnership")
+    ref = partnership_id
     try:
         view = (wf.review_partnership(acting_user, ref) if acting_user else wf.describe_partnership(ref))
     except wf.WorkflowError as exc:
@@ -107,13 +105,14 @@ def invitations() -> None:
 
 @invitations.command("pending")
 @click.option("--organization", default=None, metavar="organization:N",
+              type=Reference("organization", bare_id_kind="organization"),
               help="Only invitations naming this organization on either side.")
 @click.option("--json", "as_json", is_flag=True, help="Print the invitations as JSON.")
 def pending(organization: str | None, as_json: bool) -> None:
     """List pending, unexpired invitations."""
     open_database()
     try:
-        found = wf.pending_invitations(_ref(organization, "organization") if organization else None)
+        found = wf.pending_invitations(organization)
     except wf.WorkflowError as exc:
         _fail(exc)
         return
