@@ -41,6 +41,7 @@ ERRORS = [
     (("actions", "user:1", "organization:x"), 2, "Invalid value for 'RESOURCE'"),
     (("load", MISSING), 2, "does not exist"),
     (("load", _broken_world), 2, "not valid YAML"),
+    (("load", "--ids-file", "/no/such/dir/ids.txt", "data/demo.yaml"), 2, "--ids-file"),
     (("keys", "revoke", "abc"), 2, "'abc' is not a valid integer"),
     (("keys", "revoke", "999999"), 2, "no active key 999999"),
     (("keys", "create", "--name", "x", "--scope", "root"), 2, "Invalid value for '--scope'"),

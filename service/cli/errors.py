@@ -25,6 +25,7 @@ import peewee
 import psycopg2
 import yaml
 
+from service.cli import clock
 from service.decide.refs import RefError, parse_ref
 from service.store.db import database_url
 
@@ -142,6 +143,7 @@ class CliGroup(click.Group):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        clock.begin(from_command_line=args is None)
         if not standalone_mode:  # the caller handles errors itself
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         code: int = 0
