@@ -1,6 +1,6 @@
 """Shell examples of the documentation, run as a reader would run them (tests/test_docs_run.py).
 
-The marker and the conventions (docs/README-style note in tests/test_docs_run.py):
+The marker and the conventions (summed up at the top of tests/test_docs_run.py):
 
 - Only fenced blocks whose info string carries the word `doctest` run: ```` ```sh doctest ```` or
   ```` ```console doctest ````. Every other block is left alone.
