@@ -50,7 +50,7 @@ def main() -> None:
         env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/authz.db", "AUTHZ_DECISION_LOG": "off", "HOME": tmp}
         write_world(Path(tmp) / "world.yaml", options.partnerships)
         authz("init-db", env=env)
-        refs = dict(line.split() for line in authz("load", f"{tmp}/world.yaml", env=env).splitlines())
+        refs = dict(line.split() for line in authz("load", "--print-ids", f"{tmp}/world.yaml", env=env).splitlines())
         # the service decides with the store's active version only: without one every check is
         # denied at once (decision_failed), and the batch would time denials, not slow checks
         print(authz("policy", "activate", env=env).strip())
