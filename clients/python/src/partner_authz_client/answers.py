@@ -10,12 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .errors import AuthzProtocolError
+from .errors import AuthzProtocolError, AuthzRequestError, AuthzUnavailable
+
+# the statuses with which the service refuses a question as asked (malformed, invalid: it names the
+# field): asking again cannot help, so a guard answers them as a deny, not as an outage
+REFUSED_QUESTION = (400, 413, 422)
 
 
 @dataclass(frozen=True)
 class Decision:
-    """One decision. `allowed` is True only for a well-formed allow from the service."""
+    """One decision. `allowed` is True only for a well-formed allow from the service.
+
+    A deny from the service has `error` None. A deny made by the client, because no usable
+    answer was taken, has `error` (why) and `cause` (the exception) set."""
 
     allowed: bool
     reasons: tuple[dict[str, Any], ...] = ()
@@ -23,10 +30,54 @@ class Decision:
     policy_version: Optional[str] = None
     revision: Optional[int] = None
     error: Optional[str] = field(default=None)  # why this is a deny made by the client (no answer was taken)
+    cause: Optional[BaseException] = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def failed(cls, error: str) -> "Decision":
-        return cls(allowed=False, error=error)
+    def failed(cls, error: str, cause: Optional[BaseException] = None) -> "Decision":
+        return cls(allowed=False, error=error, cause=cause)
+
+    @property
+    def refused(self) -> bool:
+        """The service refused the question as asked (400, 413, 422: a malformed reference, say)."""
+        return (isinstance(self.cause, AuthzRequestError) and not isinstance(self.cause, AuthzUnavailable)
+                and self.cause.status in REFUSED_QUESTION)
+
+    @property
+    def unavailable(self) -> bool:
+        """No usable answer came (down, timeout, 5xx, malformed answer, refused key, stale store, a client
+        bug): a deny made by the client that is not a refused question. A web app answers it 503."""
+        return self.error is not None and not self.refused
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    """A decision as the service recorded it (GET /v1/decisions/{id}).
+
+    `time` is when it was decided, `moment` the time its facts were read as of (the `at` of a
+    past question), `key_id` the caller's key, `detail` what the endpoint adds (explain,
+    listed ids, as_of_revision, ...). A decision that failed has `revision` -1."""
+
+    decision_id: str
+    time: str
+    moment: str
+    endpoint: str
+    key_id: Optional[int]
+    actor: Any
+    action: Any
+    resource: Any
+    allowed: bool
+    reasons: tuple[Any, ...]
+    policy_version: str
+    revision: int
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What `verify()` found: the key is valid and has the `check` scope. `policy_version` is the
+    version in force (None: no version was ever activated, and every decision is a deny)."""
+
+    policy_version: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -92,6 +143,38 @@ def subjects(answer: Any) -> list[Subject]:
             raise AuthzProtocolError(f"subject {user!r} is not a user reference")
         found.append(Subject(user=user, reasons=_reasons(entry)))
     return found
+
+
+def recorded(answer: Any) -> RecordedDecision:
+    obj = _object(answer, "decision record")
+    key_id = obj.get("key_id")
+    if key_id is not None and type(key_id) is not int:
+        raise AuthzProtocolError(f"key_id is {key_id!r}, not an integer or null")
+    allowed = obj.get("allowed")
+    if allowed is not True and allowed is not False:
+        raise AuthzProtocolError(f"allowed is {allowed!r}, not a JSON boolean")
+    number = obj.get("revision")
+    if type(number) is not int:  # -1 for a decision that failed
+        raise AuthzProtocolError(f"revision is {number!r}, not an integer")
+    detail = obj.get("detail")
+    if not isinstance(detail, dict):
+        raise AuthzProtocolError(f"detail is {detail!r}, not an object")
+    for name in ("actor", "action", "resource"):
+        if name not in obj:
+            raise AuthzProtocolError(f"{name} is missing")
+    return RecordedDecision(decision_id=_str(obj, "decision_id"), time=_str(obj, "time"), moment=_str(obj, "moment"),
+                            endpoint=_str(obj, "endpoint"), key_id=key_id, actor=obj["actor"], action=obj["action"],
+                            resource=obj["resource"], allowed=allowed, reasons=tuple(_list(obj, "reasons")),
+                            policy_version=_str(obj, "policy_version"), revision=number, detail=detail)
+
+
+def verified(answer: Any) -> Verified:
+    """GET /v1/policy: only `version` is read (a string, or null when no version is active)."""
+    obj = _object(answer, "policy")
+    if "version" not in obj:
+        raise AuthzProtocolError("version is missing")
+    version = obj["version"]
+    return Verified(policy_version=None if version is None else _str(obj, "version"))
 
 
 def revision(obj: Any) -> int:

@@ -31,9 +31,9 @@ def init_app(app: Flask, client: AuthzClient, actor: Ref) -> None:
     app.extensions[EXTENSION] = (client, actor)
 
 
-def require(action: str, resource: Ref, *, actor: Optional[Ref] = None) -> Callable:
+def require(action: str, resource: Ref, *, actor: Optional[Ref] = None) -> Callable[..., Any]:
     """Run the view only if the actor may take action on resource(); otherwise answer 403 (JSON)."""
-    def decorator(view: Callable) -> Callable:
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             if not _allowed(action, resource, actor):
