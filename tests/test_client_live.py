@@ -2,11 +2,16 @@
 fresh store with the demo world, on SQLite and PostgreSQL.
 
 Answers equal the service's own (raw HTTP) answers, batches keep their order across
-slices of 100, lists follow every page, read-your-writes sends `min_revision`, threads
-share one client, and the Flask decorator answers 403 unless the service allows.
+slices of 100, lists follow every page, read-your-writes sends `min_revision`, past
+questions (`at_revision`, `at`) answer as the store was, a decision is looked up by its id,
+`verify()` names a refused key or scope, threads share one client, AsyncAuthzClient answers
+as AuthzClient does, and the Flask guard answers 403 (naming the recorded decision) on a
+deny and 503 when nothing was decided (a refused key included).
 """
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,8 +23,9 @@ from flask import Flask, g, request
 from conftest import BACKENDS, DEMO_WORLD, activate_repo_policy, fresh_store_url
 from live_servers import instances
 from live_servers import request as http
-from partner_authz_client import AuthzClient, AuthzRequestError
-from partner_authz_client.flask import init_app, require
+from partner_authz_client import (AsyncAuthzClient, AuthzClient, AuthzMisconfigured, AuthzRequestError,
+                                  AuthzStaleStore)
+from partner_authz_client.flask import DECISION_HEADER, init_app, require
 from service.api.auth import create_key
 from service.store import database
 from service.store.world import load_world, read_world_file
@@ -120,11 +126,42 @@ def test_refused_requests_deny_or_raise(live: Live, client: AuthzClient) -> None
     with pytest.raises(AuthzRequestError) as err:
         client.list("nobody", "access_account", "organization")
     assert err.value.status == 422 and err.value.field == "actor"
+    assert bad.refused and not bad.unavailable
     with AuthzClient(live.url, "azk_wrong", timeout=10) as wrong_key:
         denied = wrong_key.check(d["anna"], "add_customer", d["webwerk"])
-        assert denied.allowed is False and "401" in denied.error
+        assert denied.allowed is False and "401" in denied.error and denied.unavailable
+        assert isinstance(denied.cause, AuthzMisconfigured)
     with AuthzClient(live.url, live.write_key, timeout=10) as write_scope:   # a write key may not decide
-        assert "403" in write_scope.check(d["anna"], "add_customer", d["webwerk"]).error
+        denied = write_scope.check(d["anna"], "add_customer", d["webwerk"])
+        assert "403" in denied.error and isinstance(denied.cause, AuthzMisconfigured)
+
+
+def test_verify_takes_a_check_key_and_names_what_is_wrong_with_others(live: Live) -> None:
+    with AuthzClient(live.url, live.check_key, timeout=10) as good:
+        assert good.verify().policy_version
+    with AuthzClient(live.url, "azk_wrong", timeout=10) as wrong, pytest.raises(AuthzMisconfigured) as err:
+        wrong.verify()
+    assert err.value.status == 401 and "refused the API key" in str(err.value)
+    with AuthzClient(live.url, live.write_key, timeout=10) as write, pytest.raises(AuthzMisconfigured) as err:
+        write.verify()
+    assert err.value.status == 403 and "lacks the `check` scope" in str(err.value)
+    with AuthzClient(live.url + "/elsewhere", live.check_key, timeout=10) as lost, \
+            pytest.raises(AuthzMisconfigured) as err:
+        lost.verify()
+    assert err.value.status == 404 and "does not serve" in str(err.value)
+
+
+def test_a_decision_is_looked_up_by_its_id(live: Live, client: AuthzClient) -> None:
+    d = live.demo
+    asked = client.check(d["bernd"], "add_customer", d["webwerk"])
+    found = client.decision(asked.decision_id)
+    assert (found.decision_id, found.endpoint, found.actor, found.action, found.resource) == (
+        asked.decision_id, "check", d["bernd"], "add_customer", d["webwerk"])
+    assert found.allowed is False and list(found.reasons) == list(asked.reasons)
+    assert (found.policy_version, found.revision) == (asked.policy_version, asked.revision)
+    with pytest.raises(AuthzRequestError) as err:
+        client.decision("00000000-0000-4000-8000-000000000000")
+    assert err.value.status == 404
 
 
 def test_reads_carry_the_revision_of_a_noted_write(live: Live, client: AuthzClient) -> None:
@@ -136,11 +173,17 @@ def test_reads_carry_the_revision_of_a_noted_write(live: Live, client: AuthzClie
     assert status == 201
     assert client.note_revision(membership) == membership["revision"]
     assert client.is_allowed(user["id"], "access_account", d["baeckerei"])   # R12, asked with min_revision
-    client.note_revision(membership["revision"] + 1000)  # a revision the store has not reached: 409, a deny
-    stale = client.check(user["id"], "access_account", d["baeckerei"])
-    assert stale.allowed is False and "stale_store" in stale.error
-    with pytest.raises(AuthzRequestError):
-        client.subjects("access_account", d["baeckerei"])
+    assert client.is_allowed(user["id"], "access_account", d["baeckerei"], min_revision=membership["revision"])
+    # a revision the store has not reached: 409 stale_store, asked again until the deadline, then a deny
+    with AuthzClient(live.url, live.check_key, timeout=10, backoff=0.01, deadline=0.2) as hurried:
+        hurried.note_revision(membership["revision"] + 1000)
+        stale = hurried.check(user["id"], "access_account", d["baeckerei"])
+        assert stale.allowed is False and "stale_store" in stale.error and stale.unavailable
+        with pytest.raises(AuthzStaleStore):
+            hurried.subjects("access_account", d["baeckerei"])
+        # a past question does not carry the noted revision
+        assert hurried.check(user["id"], "access_account", d["baeckerei"],
+                             at_revision=membership["revision"]).allowed
     with pytest.raises(ValueError):
         client.note_revision({"partnership": "partnership:1"})
 
@@ -150,12 +193,22 @@ def test_workflow_steps_answer_the_revision_to_read_them_by(live: Live) -> None:
     with AuthzClient(live.url, live.check_key, timeout=10) as client:
         before = client.check(d["paula"], "access_account", d["cafe"])
         assert before.allowed
+        between = dt.datetime.now(dt.timezone.utc)
         ended = http(live.url, "POST", f"/v1/partnerships/{d['pixelhaus_cafe'].split(':')[1]}/end",
                      live.write_key, {"acting_user": d["carl"]})[1]
         assert ended["status"] == "ended" and ended["revision"] > before.revision
         client.note_revision(ended)
         after = client.check(d["paula"], "access_account", d["cafe"])   # R19, read at that revision or later
         assert after.allowed is False and after.error is None and after.revision >= ended["revision"]
+        # asked about the past, the answer is the one of then: by revision, and by time
+        past = client.check(d["paula"], "access_account", d["cafe"], at_revision=before.revision)
+        assert past.allowed is True and past.error is None and past.revision == before.revision
+        assert [c.allowed for c in client.check_many([(d["paula"], "access_account", d["cafe"])] * 2,
+                                                     at_revision=before.revision)] == [True, True]
+        assert d["cafe"] in client.list(d["paula"], "access_account", "organization", at_revision=before.revision)
+        assert d["cafe"] not in client.list(d["paula"], "access_account", "organization")
+        assert d["paula"] in {s.user for s in client.subjects("access_account", d["cafe"], at=between)}
+        assert d["paula"] not in {s.user for s in client.subjects("access_account", d["cafe"])}
 
 
 def test_one_client_shared_by_threads(live: Live, client: AuthzClient) -> None:
@@ -204,8 +257,44 @@ def test_flask_decorator_answers_403_unless_allowed(live: Live, client: AuthzCli
     assert web.get(f"/customers/{org}", headers={"X-User": d["carla"]}).get_json() == {"customer": int(org)}
     denied = web.get(f"/customers/{org}", headers={"X-User": d["dirk"]})
     assert denied.status_code == 403 and denied.get_json()["error"]["code"] == "forbidden"
+    decision_id = denied.get_json()["error"]["decision_id"]
+    assert denied.headers[DECISION_HEADER] == decision_id
+    recorded = client.decision(decision_id)                                               # the deny, as recorded
+    assert (recorded.actor, recorded.action, recorded.allowed) == (d["dirk"], "access_account", False)
     assert web.get(f"/customers/{org}").status_code == 403                              # nobody signed in
     assert web.get(f"/broken/{org}", headers={"X-User": d["carla"]}).status_code == 403   # the guard failed
-    with AuthzClient(live.url, "azk_wrong", timeout=10) as wrong_key:
-        assert guarded_app(wrong_key).test_client().get(
-            f"/customers/{org}", headers={"X-User": d["carla"]}).status_code == 403
+    for key in ("azk_wrong", live.write_key):  # a refused key or scope: nothing decided, never "denied"
+        with AuthzClient(live.url, key, timeout=10) as refused:
+            answer = guarded_app(refused).test_client().get(f"/customers/{org}", headers={"X-User": d["carla"]})
+            assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+
+
+def test_the_async_client_answers_as_the_sync_one(live: Live, client: AuthzClient) -> None:
+    d = live.demo
+    users = [v for v in d.values() if v.startswith("user:")]
+    orgs = [v for v in d.values() if v.startswith("organization:")]
+    checks = [(u, "access_account", o) for u in users for o in orgs]
+
+    async def main() -> None:
+        async with AsyncAuthzClient(live.url, live.check_key, timeout=10) as authz:
+            assert (await authz.verify()).policy_version == client.verify().policy_version
+            one = await authz.check(d["anna"], "add_customer", d["webwerk"])
+            assert one.allowed is True and one.error is None and one.reasons[0]["rule"] == "R4"
+            assert (await authz.decision(one.decision_id)).endpoint == "check"
+            many = await authz.check_many(checks)
+            assert [r.allowed for r in many] == [r.allowed for r in client.check_many(checks)]
+            together = await asyncio.gather(*[authz.check(*c) for c in checks[:20]])  # tasks share the pool
+            assert [r.allowed for r in together] == [r.allowed for r in many[:20]]
+            assert await authz.list(d["anna"], "manage_product", "product", page_size=2) == \
+                client.list(d["anna"], "manage_product", "product")
+            assert {s.user for s in await authz.subjects("access_account", d["baeckerei"])} == \
+                {s.user for s in client.subjects("access_account", d["baeckerei"])}
+            assert await authz.actions(d["anna"], d["webwerk"]) == client.actions(d["anna"], d["webwerk"])
+            bad = await authz.check("nobody", "access_account", d["baeckerei"])
+            assert bad.refused and "422" in bad.error
+        async with AsyncAuthzClient(live.url, live.write_key, timeout=10) as wrong:
+            with pytest.raises(AuthzMisconfigured):
+                await wrong.verify()
+            assert (await wrong.check(d["anna"], "add_customer", d["webwerk"])).unavailable
+
+    asyncio.run(main())
