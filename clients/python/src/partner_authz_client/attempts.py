@@ -10,7 +10,7 @@ transports, so both fail, retry and give up alike.
 - Any other answer is final: a 200 is parsed, a 4xx raised as it is.
 
 Every request ends by its deadline: each attempt may take min(timeout, the time left), and no
-attempt starts after the deadline. The deadline is per request (a check, one batch slice,
+attempt is started with less than min(timeout, 50 ms) left. The deadline is per request (a check, one batch slice,
 one list page), not per list of pages.
 """
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import Any, Callable, Optional
 
 from .errors import AuthzError, AuthzProtocolError, AuthzStaleStore, AuthzUnavailable, request_error
 
-MAX_WAIT = 1.0        # the longest wait between two attempts
+MAX_WAIT = 1.0         # the longest wait between two attempts
 MIN_STALE_WAIT = 0.01  # a stale store is never asked again at once, even with backoff=0
+MIN_ATTEMPT = 0.05     # no attempt is started with less time than this (or the timeout) left
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Attempts:
         except AuthzStaleStore as exc:
             self.stale += 1
             wait = max(MIN_STALE_WAIT, _jitter(_wait(self.policy.backoff, self.stale)))
-            if self.clock() + wait < self.ends:
+            if self._room_after(wait):
                 return wait
             raise AuthzStaleStore(exc.status, exc.code, f"{exc.message} (still stale after {self.made} attempts "
                                   f"within {self.policy.deadline:g}s)", exc.field) from None
@@ -107,9 +108,13 @@ class Attempts:
 
     def _again(self, n: int, exc: BaseException) -> float:
         wait = _jitter(_wait(self.policy.backoff, n))
-        if self.clock() + wait >= self.ends:  # no time left for another attempt
+        if not self._room_after(wait):
             return self._give_up(exc, f" (deadline {self.policy.deadline:g}s)")
         return wait
+
+    def _room_after(self, wait: float) -> bool:
+        """Whether, after waiting, the deadline leaves time for a fair attempt."""
+        return self.clock() + wait + min(self.policy.timeout, MIN_ATTEMPT) <= self.ends
 
     def _give_up(self, exc: BaseException, why: str = "") -> float:
         raise AuthzUnavailable(f"{self.path} failed after {self.made} attempts{why}: {exc!r}") from exc
