@@ -16,7 +16,8 @@ from flask import Flask, redirect
 
 from partner_authz_client import AuthzClient, AuthzProtocolError
 from partner_authz_client.flask import DECISION_HEADER, Refusal, current_client, init_app, require, respond
-from test_client_faults import ALLOW, DENY, HANG, STALE, FakeServer, Handler, answering, fake, refused_port_url  # noqa: F401
+from test_client_faults import (ALLOW, DENY, HANG, STALE, FakeServer, Handler, answering,  # noqa: F401
+                                fake, refused_port_url)
 
 ERROR = {"error": {"code": "x", "message": "m"}, "allowed": False}
 

@@ -1,4 +1,5 @@
-"""AsyncAuthzClient: the client for asyncio code, on httpx (and anyio: trio untested). `pip install partner-authz-client[async]`.
+"""AsyncAuthzClient: the client for asyncio code, on httpx and anyio (trio untested).
+`pip install partner-authz-client[async]`.
 
     from partner_authz_client.aio import AsyncAuthzClient
     async with AsyncAuthzClient("http://authz.internal:8000", api_key) as authz:
