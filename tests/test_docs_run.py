@@ -19,6 +19,7 @@ at the end. Details and the runner: tests/doc_blocks.py; to run one file (e.g. a
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -35,7 +36,8 @@ MARKED = [name for name in DOCUMENTS if parse(name, (ROOT / name).read_text(enco
 COVERED = {"README.md": 3, "docs/workflows.md": 20, "docs/audit.md": 15, "docs/api.md": 10}
 
 
-@pytest.mark.skipif(not (shutil.which("bash") and shutil.which("curl") and shutil.which("jq")),
+@pytest.mark.skipif(not (shutil.which("bash") and shutil.which("curl") and shutil.which("jq"))
+                    and os.environ.get("AUTHZ_DOCS_TESTS") != "required",  # CI: a missing tool fails
                     reason="the documents' examples need bash, curl and jq")
 @pytest.mark.parametrize("name", MARKED)
 def test_document_runs_as_shown(name: str, tmp_path: Path) -> None:
