@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from service.decide.refs import RefError, parse_ref
+from service.decide.refs import Ref, RefError, parse_ref
 from service.queries.actions import Actions, allowed_actions
 from service.queries.lists import Listed, list_allowed
 from service.queries.subjects import Subject, Subjects, who_can
@@ -23,11 +23,9 @@ def subjects_as_reasons(found: list[Subject]) -> list[dict[str, Any]]:
 
 def subjects_of(engine: Any, action: str, resource: str, stamp: tuple[str, int] | None = None) -> Subjects:
     try:
-        ref = parse_ref(resource)
+        ref: Ref | None = parse_ref(resource)
     except RefError:
-        ref = None
-    if ref is None:  # a malformed reference names nothing anyone may act on (R20)
-        return who_can(engine, action, parse_ref("user:0"), stamp)
+        ref = None  # a malformed reference names nothing anyone may act on (R20)
     return who_can(engine, action, ref, stamp)
 
 

@@ -7,7 +7,6 @@ deciding is a deny plus a logged error (fail closed).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
 import os
@@ -27,7 +26,7 @@ from service.decide.patterns import PatternMemo, Renaming, policy_is_id_blind, r
 from service.decide.checks import PolicyError, check_files, manifest_files, version_of
 from service.decide.refs import Ref, RefError, parse_ref
 from service.decide.shapes import common_shapes
-from service.decide.vocabulary import actions_for, is_known
+from service.decide.vocabulary import is_known
 from service.decide.whynot import explain_denial
 
 log = logging.getLogger("authz.engine")
@@ -360,20 +359,3 @@ class Engine:
             log.exception("explaining a deny failed: actor=%r action=%r resource=%r", actor, action, resource)
             return decision
         return Decision(False, entries, decision.policy_version, decision.revision)
-
-    def allowed_actions(self, actor: str, resource: str) -> list[str]:
-        """The actions of the vocabulary that `actor` may take on `resource` (empty on any error)."""
-        try:
-            question, ref, denial = self._load(actor, resource)
-            if denial:
-                return []
-            found = {b["action"] for b in self._grants_any(question.user, question.resource)}
-            return [a for a in actions_for(ref.type) if a in found]  # type: ignore[union-attr]
-        except Exception:
-            log.exception("allowed_actions failed (none allowed): actor=%r resource=%r", actor, resource)
-            return []
-
-    def _grants_any(self, user: Any, subject: Any) -> list[dict[str, Any]]:
-        with self.oso_lock:
-            return [result["bindings"] for result in
-                    self.oso.query_rule("grant", user, Variable("action"), subject, Variable("_why"))]

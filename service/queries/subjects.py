@@ -35,18 +35,19 @@ class Subjects:
     revision: int
 
 
-def who_can(engine: Engine | ActiveEngine, action: str, ref: Ref, stamp: tuple[str, int] | None = None) -> Subjects:
-    """The users allowed, each with every reason; raises in_force.PolicyUnavailable with no version
-    in force, and on an error while deciding (no partial answer)."""
+def who_can(engine: Engine | ActiveEngine, action: str, ref: Ref | None,
+            stamp: tuple[str, int] | None = None) -> Subjects:
+    """The users allowed, each with every reason (None: a malformed reference, nobody); raises
+    in_force.PolicyUnavailable with no version in force, and on an error while deciding (no partial answer)."""
     def answer(concrete: Engine, expected: str | None) -> Subjects:
         with snapshot():
             return _who_can(concrete, expected, action, ref)
     return answer_in_force(engine, answer, stamp)
 
 
-def _who_can(engine: Engine, expected: str | None, action: str, ref: Ref) -> Subjects:
+def _who_can(engine: Engine, expected: str | None, action: str, ref: Ref | None) -> Subjects:
     revision = revision_stamp()[1]
-    if ref.type not in RESOURCE_TABLES or not is_known(ref.type, action):
+    if ref is None or ref.type not in RESOURCE_TABLES or not is_known(ref.type, action):
         return Subjects([], engine.policy_version, revision)
     everyone = not engine.id_blind or stranger_may(engine, action, ref)
     users = users_of(ref, everyone=everyone)
