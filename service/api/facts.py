@@ -4,7 +4,9 @@ Request shapes are fixed by the API contract (docs/api.md). Every create answers
 201 `{"id": "type:id", ..., "revision": n}`; every write runs in one transaction
 that bumps the store revision and answers it. Unknown references: 404 naming
 the field; duplicates: 409. R3: the last legal representative of an
-organization can be neither removed nor demoted (409).
+organization can be neither removed nor demoted (409). Racing writes of one row: the write
+transaction (store/writes.py) admits one writer at a time and locks the row, and an update or
+delete that touched no row answers 404; only a change that happened emits its event.
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ from flask import Blueprint, current_app
 
 from service.audit.recorder import record_decision
 from service.decide.refs import parse_ref
-from service.store import bump_revision, current_revision, database, is_postgres
+from service.store import bump_revision, current_revision, is_postgres
 from service.store import models as m
+from service.store.writes import write_transaction
 from service.workflows.records import emit_event
 
 from .auth import WRITE
@@ -179,11 +182,21 @@ def _ref(kind: str, row_id: int) -> str:
     return f"{kind}:{row_id}"
 
 
-def _get(model: type[m.BaseModel], row_id: int, kind: str, field_name: str | None = None) -> Any:
-    row = model.get_or_none(model.id == row_id) if 0 < row_id <= MAX_DB_ID else None
+def _get(model: type[m.BaseModel], row_id: int, kind: str, field_name: str | None = None, *,
+         for_update: bool = False) -> Any:
+    """The row, or 404 naming the field; `for_update` locks it for the write's transaction (PostgreSQL)."""
+    row = None
+    if 0 < row_id <= MAX_DB_ID:
+        query = model.select().where(model.id == row_id)
+        row = (query.for_update() if for_update and is_postgres() else query).first()
     if row is None:
         raise ApiError(404, "not_found", f"no {kind} {row_id}", field=field_name)
     return row
+
+
+def _gone(kind: str, row_id: int) -> ApiError:
+    """A write whose statement touched no row: another write deleted it first (nothing is emitted)."""
+    return ApiError(404, "not_found", f"no {kind} {row_id} (deleted meanwhile)")
 
 
 def _resolve(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
@@ -199,9 +212,10 @@ def _resolve(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write(fn: Callable[[], Any]) -> tuple[Any, int]:
-    """Run fn in one transaction that bumps the revision; duplicates and dangling rows answer 409."""
+    """Run fn in one write transaction (writes.py: one writer at a time, events in commit order)
+    that bumps the revision; duplicates and dangling rows answer 409."""
     try:
-        with database.atomic():
+        with write_transaction():
             result = fn()
             revision = bump_revision()
     except pw.IntegrityError as exc:
@@ -295,12 +309,13 @@ def register(kind: Kind) -> None:
         values = {k: v for k, v in _resolve(kind, body.model_dump(exclude_none=True)).items()}
 
         def apply() -> Any:
-            row = _get(kind.model, row_id, kind.name)
+            row = _get(kind.model, row_id, kind.name, for_update=True)
             acting_user = values.get("acting_user")
             _before_update(kind, row, values)
             for column, value in values.items():
                 setattr(row, column, value)
-            row.save()
+            if row.save() != 1:  # the lock makes this unreachable; a change that did not happen emits nothing
+                raise _gone(kind.name, row_id)
             return _emitted(kind, "updated", row, acting_user)
 
         row, revision = _write(apply)
@@ -310,10 +325,11 @@ def register(kind: Kind) -> None:
         row_id = path[f"{kind.name}_id"]
 
         def apply() -> None:
-            row = _get(kind.model, row_id, kind.name)
+            row = _get(kind.model, row_id, kind.name, for_update=True)
             _before_delete(kind, row)
+            if row.delete_instance() != 1:  # as in update: only a delete that happened is emitted
+                raise _gone(kind.name, row_id)
             _emitted(kind, "deleted", row, None)
-            row.delete_instance()
 
         _, revision = _write(apply)
         return Deleted(id=_ref(kind.name, row_id), deleted=True, revision=revision)

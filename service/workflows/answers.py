@@ -17,7 +17,7 @@ from typing import Any
 import peewee as pw
 
 from service.decide.engine import Engine
-from service.store import database
+from service.store.writes import write_transaction
 from service.store import models as m
 
 from .access import parse_access, requested_access, write_grant
@@ -43,7 +43,7 @@ def accept_invitation(acting_user: str, invitation: str, granted: Any = None, *,
     inv_id = ref_id(invitation, "invitation", "invitation")
     now = now or m.utcnow()
     try:
-        with database.atomic():
+        with write_transaction():
             inv = load(m.Invitation, inv_id, "invitation", "invitation", for_update=True)
             ensure_pending(inv)
             if not is_expired(inv, now):
@@ -98,7 +98,7 @@ def refuse_invitation(acting_user: str, invitation: str, *, engine: Engine | Non
     actor_id = ref_id(acting_user, "user", "acting_user")
     inv_id = ref_id(invitation, "invitation", "invitation")
     now = now or m.utcnow()
-    with database.atomic():
+    with write_transaction():
         inv = load(m.Invitation, inv_id, "invitation", "invitation", for_update=True)
         ensure_pending(inv)
         if not is_expired(inv, now):

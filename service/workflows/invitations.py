@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from service.decide.engine import Engine
-from service.store import database
+from service.store.writes import write_transaction
 from service.store import models as m
 
 from .access import parse_access, write_invitation_products
@@ -76,7 +76,7 @@ def create_invitation(acting_user: str, partner: str, customer: str, requested: 
     partner_id = ref_id(partner, "organization", "partner")
     customer_id = ref_id(customer, "organization", "customer")
     now = now or m.utcnow()
-    with database.atomic():
+    with write_transaction():
         partner_org = load(m.Organization, partner_id, "organization", "partner")
         load(m.Organization, customer_id, "organization", "customer")
         side = _inviting_side(acting_user, partner_id, customer_id, engine)
@@ -119,7 +119,7 @@ def _close_pending(action: str, acting_user: str, invitation: str, engine: Engin
     ref_id(acting_user, "user", "acting_user")
     inv_id = ref_id(invitation, "invitation", "invitation")
     now = now or m.utcnow()
-    with database.atomic():
+    with write_transaction():
         inv = load(m.Invitation, inv_id, "invitation", "invitation", for_update=True)
         ensure_pending(inv)
         if not is_expired(inv, now):
@@ -172,7 +172,7 @@ def expire_overdue(now: dt.datetime | None = None) -> list[str]:
     overdue = (m.Invitation.select(m.Invitation.id)
                .where(m.Invitation.status == "pending", m.Invitation.expires_at <= now))
     for (inv_id,) in overdue.tuples():
-        with database.atomic():
+        with write_transaction():
             inv = m.Invitation.get_or_none(m.Invitation.id == inv_id)
             if inv is not None and mark_expired(inv, None, now):
                 closed.append(f"invitation:{inv_id}")

@@ -12,7 +12,7 @@ import io
 from typing import Any
 
 from service.decide.engine import Engine
-from service.store import database
+from service.store.writes import write_transaction
 from service.store import models as m
 
 from .access import difference, granted_access, parse_access, requested_access, write_grant
@@ -67,7 +67,7 @@ def change_access(acting_user: str, partnership: str, granted: Any, *, engine: E
     ref_id(acting_user, "user", "acting_user")
     p_id = ref_id(partnership, "partnership", "partnership")
     now = now or m.utcnow()
-    with database.atomic():
+    with write_transaction():
         p = _load_active(p_id)
         ref = f"partnership:{p_id}"
         authorize(acting_user, "change_access", ref, engine)
@@ -92,7 +92,7 @@ def change_payment_mode(acting_user: str, partnership: str, payment_mode: Any, *
     ref_id(acting_user, "user", "acting_user")
     p_id = ref_id(partnership, "partnership", "partnership")
     now = now or m.utcnow()
-    with database.atomic():
+    with write_transaction():
         p = _load_active(p_id)
         ref = f"partnership:{p_id}"
         authorize(acting_user, "change_payment_mode", ref, engine)
@@ -117,7 +117,7 @@ def end_partnership(acting_user: str, partnership: str, *, engine: Engine | None
     actor_id = ref_id(acting_user, "user", "acting_user")
     p_id = ref_id(partnership, "partnership", "partnership")
     now = now or m.utcnow()
-    with database.atomic():
+    with write_transaction():
         p = _load_active(p_id)
         ref = f"partnership:{p_id}"
         authorize(acting_user, "end", ref, engine)
