@@ -71,11 +71,14 @@ def reraise_outage(exc: BaseException) -> None:
 
 
 def _driver_error(exc: BaseException) -> BaseException:
-    """The driver's own error under peewee's wrapper (peewee re-raises it with the driver's as cause)."""
-    cause = exc.__cause__ or exc.__context__  # peewee raises its own type while handling the driver's
-    if isinstance(exc, peewee.PeeweeException) and isinstance(cause, (sqlite3.Error, psycopg2.Error)):
-        return cause
-    return exc
+    """The driver's own error under peewee's wrappers (peewee raises its type while handling the
+    driver's, sometimes twice: a pool's connect inside a query's)."""
+    found: BaseException | None = exc
+    for _ in range(5):
+        if found is None or not isinstance(found, peewee.PeeweeException):
+            break
+        found = found.__cause__ or found.__context__
+    return found if isinstance(found, (sqlite3.Error, psycopg2.Error)) else exc
 
 
 def _first_line(exc: BaseException) -> str:
