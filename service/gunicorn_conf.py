@@ -22,7 +22,7 @@ from gunicorn import util
 from service.api.deadline import check_settings, request_deadline_seconds, worker_timeout_seconds
 
 worker_class = "gthread"
-threads = int(os.environ.get("AUTHZ_THREADS") or 4)
+threads = int(os.environ.get("AUTHZ_THREADS") or 4)  # `authz serve` refuses one that is not a whole number >= 1
 keepalive = 5  # seconds an idle kept-alive connection stays open
 timeout = worker_timeout_seconds()
 graceful_timeout = timeout

@@ -43,8 +43,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, DATABASE_URL=None, DECISION_LOG=None)
     app.config.update(config or {})
     # pooled: each request checks a connection out and returns it (never across a fork:
-    # gunicorn workers build their own app, hence their own pool)
-    open_database(app.config["DATABASE_URL"], pooled=True)
+    # gunicorn workers build their own app, hence their own pool); must_exist: a SQLite file that is
+    # not there is an outage (503), never created empty (only `authz init-db` creates a store)
+    open_database(app.config["DATABASE_URL"], pooled=True, must_exist=True)
     # one Oso per process and policy version: gunicorn imports service.wsgi in each worker (no preload);
     # each decision uses the store's active version (service/policy/active.py)
     app.extensions["authz_engine"] = start_engine()

@@ -20,6 +20,7 @@ from service.audit.questions import actions_with_reasons, listed, subjects_as_re
 from service.audit.recorder import new_decision_id, record
 from service.decide.engine import Decision, Engine
 from service.queries.in_force import PolicyUnavailable
+from service.store.outage import reraise_outage
 from service.store.schema import current_revision
 
 from .auth import CHECK
@@ -247,7 +248,8 @@ def _answering(endpoint: str, decision_id: str, actor: Any, action: str, resourc
         raise _unavailable(exc, decision_id) from None
     except (ApiError, PastError):
         raise
-    except Exception:
+    except Exception as exc:
+        reraise_outage(exc)  # 503 store_unavailable (errors.py): nothing decided, nothing to record
         log.exception("%s failed (denied): actor=%r action=%r resource=%r", endpoint, actor, action, resource)
         _record(endpoint, decision_id, actor, action, resource, False, [], "none", -1, started, True,
                 **_past(moment))

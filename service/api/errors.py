@@ -4,18 +4,24 @@ Error answers to decision calls (check, batch, actions, list, subjects) also car
 `"allowed": false`, whatever went wrong (auth, validation, limits, internal
 errors), so a careless caller that only reads `allowed` still fails closed.
 No answer ever carries a stack trace.
+
+A store outage (service/store/outage.py: PostgreSQL unreachable, a SQLite disk full or
+read-only, the file gone) is 503 `store_unavailable` with Retry-After on every route, logged
+at the outage log's rate (the traceback once per kind, then one line per interval with a count).
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from service.store.file_identity import StoreUnavailable
+from service.store.outage import RETRY_AFTER_SECONDS, OutageLog, outage_kind
 
 log = logging.getLogger("authz.api")
+outages = OutageLog(log)  # per worker process
 
 
 class ApiError(Exception):
@@ -77,13 +83,35 @@ def register_error_handlers(app: Flask) -> None:
             response[0].headers["Allow"] = ", ".join(sorted(allowed_methods))
         return response
 
-    @app.errorhandler(StoreUnavailable)
-    def _store_unavailable(exc: StoreUnavailable):
-        log.error("store unavailable (answered 503, nothing written): %s", exc)
-        return error_response(ApiError(503, "store_unavailable", str(exc)))
-
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        kind = outage_kind(exc)
+        if kind is not None:  # StoreUnavailable, or a driver error that says the store cannot be used now
+            return store_unavailable(exc, kind)
         log.exception("unhandled error (answered 500, nothing allowed)")
         return error_response(ApiError(500, "internal_error", "internal error; the request changed nothing",
                                        extra={"allowed": False} if is_decision_request() else None))
+
+    @app.after_request
+    def _recovered(response: Response) -> Response:
+        # a request that read the store's stamp reached the store: an outage logged before is over
+        if outages.failing and g.get("store_stamp") is not None and response.status_code < 500:
+            outages.recovered()
+        return response
+
+
+def store_unavailable(exc: BaseException, kind: str):
+    """503 store_unavailable with Retry-After (allowed: false on decision calls), logged at the outage log's rate."""
+    outages.failed(kind, exc, "503")
+    message = str(exc) if isinstance(exc, StoreUnavailable) else (
+        f"the store is unavailable ({public_reason(kind)}); nothing was written, nothing decided; "
+        f"retry after {RETRY_AFTER_SECONDS} s")
+    response, status = error_response(ApiError(503, "store_unavailable", message))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response, status
+
+
+def public_reason(kind: str) -> str:
+    """What an answer says of an outage: SQLite's own words ("database or disk is full"), but not a
+    PostgreSQL server's address or its messages (only the log has those)."""
+    return kind if kind.startswith("sqlite") else kind.split(":", 1)[0]

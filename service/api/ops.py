@@ -8,8 +8,10 @@ from flask import Blueprint, Response, current_app
 from service.policy.versions import history
 from service.store import database, schema_is_current
 from service.store.db import store_file_replaced
+from service.store.outage import outage_kind
 
 from .auth import CHECK, PUBLIC
+from .errors import outages
 from .metrics import exposition
 from .registry import route
 from .schemas import Answer
@@ -62,8 +64,12 @@ def readyz():
         checks["store_reachable"] = not store_file_replaced()
         checks["schema_current"] = checks["store_reachable"] and schema_is_current()
         checks["policy_loaded"], policy = current_app.extensions["authz_engine"].readiness()
-    except Exception:
-        log.warning("readiness: the store is not reachable", exc_info=True)
+    except Exception as exc:
+        kind = outage_kind(exc)
+        if kind is not None:  # polled every few seconds by a load balancer: at the outage log's rate
+            outages.failed(kind, exc, "not ready")
+        else:
+            log.warning("readiness: the store is not reachable", exc_info=True)
     ready = all(checks.values())
     return Readiness(ready=ready, policy=policy, **checks), (200 if ready else 503)
 

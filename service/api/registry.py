@@ -22,7 +22,7 @@ from .errors import ApiError
 from .schemas import ErrorAnswer
 
 # Errors every declared route may answer; routes add their own (404, 409) with `errors=`.
-COMMON_ERRORS = (400, 401, 403, 413, 422, 500)
+COMMON_ERRORS = (400, 401, 403, 413, 422, 500, 503)  # 503: the store is unavailable (errors.py)
 PUBLIC_ERRORS = (500,)
 
 # pydantic error types that mean "malformed" (wrong JSON type, missing field): 400; anything else is 422.

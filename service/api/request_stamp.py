@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from flask import g
 
+from service.store.db import require_store_file
 from service.store.schema import revision_stamp
 
 
 def request_stamp() -> tuple[str, int]:
-    """(epoch, revision) of the store, read on first use in this request."""
+    """(epoch, revision) of the store, read on first use in this request. A SQLite file deleted or
+    replaced under the connection is refused here (503), before anything is read from it."""
     stamp = g.get("store_stamp")
     if stamp is None:
-        stamp = g.store_stamp = revision_stamp()
+        stamp = revision_stamp()
+        require_store_file()
+        g.store_stamp = stamp
     return stamp

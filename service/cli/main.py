@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from service.cli import clock
-from service.cli.errors import CliGroup, Reference, echo_error, require_existing_store
+from service.cli.errors import CliGroup, Reference, echo_error, fail, require_existing_store
 from service.store import init_schema, open_database
 from service.store.world import WorldError, load_world, read_world_file, store_is_empty
 
@@ -204,25 +204,26 @@ def test_tables(path: Path | None, policies: Path | None) -> None:
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, envvar="PORT")
-@click.option("--workers", default=2, show_default=True, envvar="WORKERS",
+@click.option("--port", default="8000", show_default=True, envvar="PORT")
+@click.option("--workers", default="2", show_default=True, envvar="WORKERS",
               help="gunicorn worker processes; each builds its own policy engine.")
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: str, workers: str) -> None:
     """Serve the HTTP API with gunicorn (worker processes, no preload: one Oso per worker).
 
-    Creates no API keys (`authz keys create`; `make run` makes development keys)."""
+    Refuses to start (one line naming the setting, exit 2) on a setting that would make requests
+    fail later, a store that does not exist or cannot be reached among them (start_checks.py).
+    Creates no store and no API keys (`authz init-db`, `authz keys create`; `make run` makes both)."""
     import os
     import shutil
 
-    from service.api.deadline import check_settings, request_deadline_seconds, worker_timeout_seconds
-    try:
-        check_settings(request_deadline_seconds(), worker_timeout_seconds())
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    from service.cli.start_checks import first_problem
+    problem = first_problem(workers, port)
+    if problem:
+        fail(problem)
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    args = [gunicorn, "--config", "python:service.gunicorn_conf", "--bind", f"{host}:{port}",
-            "--workers", str(workers), "--access-logfile", "-", "service.wsgi:app"]
-    click.echo(f"serving on http://{host}:{port} with {workers} workers", err=True)
+    args = [gunicorn, "--config", "python:service.gunicorn_conf", "--bind", f"{host}:{int(port)}",
+            "--workers", str(int(workers)), "--access-logfile", "-", "service.wsgi:app"]
+    click.echo(f"serving on http://{host}:{int(port)} with {int(workers)} workers", err=True)
     os.execv(gunicorn, args)
 
 

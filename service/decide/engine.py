@@ -19,6 +19,7 @@ from typing import Any, Callable
 from oso import Oso, Variable
 
 from service.store.db import read_snapshot
+from service.store.outage import reraise_outage
 from service.store.schema import revision_stamp
 
 from service.decide import facts
@@ -221,7 +222,8 @@ class Engine:
                 with read_snapshot():
                     return self._decide_fresh(actor, action, resource, explain, why_not)
             return self._decide_fresh(actor, action, resource, explain, why_not)
-        except Exception:
+        except Exception as exc:
+            reraise_outage(exc)  # the store is down: the API answers 503 store_unavailable (a deny)
             return self._failed(actor, action, resource, revision)
 
     def decide_many(self, checks: list[tuple[str, str, str]],
@@ -240,7 +242,8 @@ class Engine:
                         else Decision(False, list(deadline_reasons), self.policy_version, revision) if past_deadline()
                         else self._decide_fresh(*check, False, loader=loader)
                         for check, done in zip(checks, decided)]
-        except Exception:
+        except Exception as exc:
+            reraise_outage(exc)
             return [self._failed(*check, revision) for check in checks]
 
     def _batch_loader(self, checks: list[tuple[str, str, str]]) -> Callable[[str, str], Any]:
@@ -254,7 +257,8 @@ class Engine:
                 continue  # _load denies it, naming what is invalid
         try:
             facts_read = facts.load_questions(wanted) if wanted else None
-        except Exception:
+        except Exception as exc:
+            reraise_outage(exc)
             log.exception("reading a batch's facts failed; each check reads its own")
             return self._load
 
@@ -287,7 +291,8 @@ class Engine:
             decision = self._decide(question, ref, denial, actor, action, resource, explain)
             if why_not and not decision.allowed:
                 decision = self._explain_denial(decision, question, ref, denial, actor, action, resource)
-        except Exception:
+        except Exception as exc:
+            reraise_outage(exc)
             return self._failed(actor, action, resource, question.stamp[1] if question else -1), question
         if not explain:
             self.cache.put(question.stamp, (actor, action, resource), decision)

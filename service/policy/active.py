@@ -20,6 +20,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
+from service.store.outage import reraise_outage
 from service.store.schema import revision_stamp
 
 from service.decide.engine import Decision, Engine
@@ -126,7 +127,8 @@ class ActiveEngine:
         """The engine of the active version, or the denial to answer instead; and the stamp read with it."""
         try:
             version, stamp = self._active_version(stamp)
-        except Exception:
+        except Exception as exc:
+            reraise_outage(exc)  # the store is down: answered 503 store_unavailable, not decided here
             log.exception("cannot read the active policy version (denied)")
             return None, _refused("internal error while deciding", "none", -1), ("", -1)
         if version is None:
@@ -140,7 +142,8 @@ class ActiveEngine:
         except PolicyError as exc:
             return None, _refused("active policy cannot be loaded", version, stamp[1],
                                   detail=str(exc).splitlines()[0]), stamp
-        except Exception:  # reading the version's files failed: deny, never raise out of a worker
+        except Exception as exc:  # reading the version's files failed: deny, never raise out of a worker
+            reraise_outage(exc)
             log.exception("cannot build policy version %s (denied)", version)
             return None, _refused("internal error while deciding", version, stamp[1]), stamp
         self.last = engine

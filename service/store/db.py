@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
-from urllib.parse import urlparse, unquote
+from urllib.parse import quote, urlparse, unquote
 
 import peewee
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from . import fast_sql
-from .file_identity import IdentifiedConnection, StoreUnavailable, file_identity, file_replaced, replaced_message
+from .file_identity import (IdentifiedConnection, StoreUnavailable, file_identity, file_replaced, missing_message,
+                            replaced_message)
 # Bound by open_database(); models refer to it through a DatabaseProxy so nothing
 # touches a database at import time. Defined in proxy.py, so that fast_sql.py needs no import of this module.
 from .proxy import database  # (most modules import it from here)
@@ -43,9 +45,27 @@ class ImmediateSqliteDatabase(peewee.SqliteDatabase):
         kwargs.setdefault("lock_type", "IMMEDIATE")
         return super().atomic(*args, **kwargs)
 
+    # Set by make_database(must_exist=True), as the server opens its store: a connection opens the
+    # file that exists and never creates one (a deleted store would otherwise come back empty and be
+    # served). Only `authz init-db` and the commands that load a store create the file.
+    must_exist = False
+
     def _connect(self):  # type: ignore[override]
-        conn = super()._connect()
+        conn = self._connect_existing() if self.must_exist and self.database != ":memory:" else super()._connect()
         conn.opened_file = file_identity(self.database)
+        return conn
+
+    def _connect_existing(self) -> sqlite3.Connection:
+        """peewee's _connect, on the file only if it exists (mode=rw: SQLite creates nothing)."""
+        if not os.path.isfile(self.database):
+            raise StoreUnavailable(missing_message(self.database))
+        conn = sqlite3.connect(f"file:{quote(self.database)}?mode=rw", uri=True, timeout=self._timeout,
+                               isolation_level=None, **self.connect_params)
+        try:
+            self._add_conn_hooks(conn)
+        except Exception:
+            conn.close()
+            raise
         return conn
 
     def begin(self, lock_type=None):  # type: ignore[override]
@@ -76,18 +96,28 @@ def statement_timeout_ms() -> int:
     return int(os.environ.get("AUTHZ_STATEMENT_TIMEOUT_MS") or DEFAULT_STATEMENT_TIMEOUT_MS)
 
 
-def make_database(url: str, *, pooled: bool = False) -> peewee.Database:
-    """A peewee database for a sqlite:/// or postgresql:// URL (pooled for the server)."""
+def sqlite_path(url: str) -> str | None:
+    """The file of a sqlite:/// URL (":memory:" for sqlite://); None for another scheme."""
+    if urlparse(url).scheme != "sqlite":
+        return None
+    return unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ":memory:"
+
+
+def make_database(url: str, *, pooled: bool = False, must_exist: bool = False) -> peewee.Database:
+    """A peewee database for a sqlite:/// or postgresql:// URL (pooled for the server). must_exist:
+    a SQLite file is opened only if it exists, never created (the server's store)."""
     parsed = urlparse(url)
     pool = {"max_connections": POOL_MAX_CONNECTIONS, "stale_timeout": POOL_STALE_SECONDS} if pooled else {}
     if parsed.scheme == "sqlite":
-        path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ":memory:"
-        if path != ":memory:":
+        path = sqlite_path(url) or ":memory:"
+        if path != ":memory:" and not must_exist:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         cls = PooledImmediateSqliteDatabase if pooled else ImmediateSqliteDatabase
         # lock_type here too: atomic() through the DatabaseProxy bypasses the override above
-        return cls(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, lock_type="IMMEDIATE",
-                   factory=IdentifiedConnection, **pool)
+        db = cls(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False, lock_type="IMMEDIATE",
+                 factory=IdentifiedConnection, **pool)
+        db.must_exist = must_exist
+        return db
     if parsed.scheme in ("postgres", "postgresql"):
         cls = PooledPostgresqlDatabase if pooled else peewee.PostgresqlDatabase
         return cls(
@@ -117,13 +147,13 @@ def guard_rebind(guard: Callable[[], ContextManager[None]]) -> Callable[[], Cont
     return guard
 
 
-def open_database(url: str | None = None, *, pooled: bool = False) -> peewee.Database:
-    """Bind the proxy to the database at url (default: database_url()).
+def open_database(url: str | None = None, *, pooled: bool = False, must_exist: bool = False) -> peewee.Database:
+    """Bind the proxy to the database at url (default: database_url()); must_exist: see make_database.
 
     The database bound before is closed first (all of its pooled connections), so
     rebinding never leaks connections; the guard_rebind guards are held meanwhile.
     """
-    db = make_database(url or database_url(), pooled=pooled)
+    db = make_database(url or database_url(), pooled=pooled, must_exist=must_exist)
     with contextlib.ExitStack() as guards:
         for guard in list(_rebind_guards):
             guards.enter_context(guard())
@@ -187,3 +217,11 @@ def store_file_replaced() -> bool:
     """Whether the bound store is a SQLite file deleted or replaced under its open connection."""
     db = database.obj
     return isinstance(db, ImmediateSqliteDatabase) and db.file_replaced()
+
+
+def require_store_file() -> None:
+    """Raise StoreUnavailable when the bound SQLite file was deleted or replaced under this thread's
+    connection: a read from it would answer from a store nobody writes any more (a stat per call)."""
+    db = database.obj
+    if isinstance(db, ImmediateSqliteDatabase) and db.file_replaced():
+        raise StoreUnavailable(replaced_message(db.database))

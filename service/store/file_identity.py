@@ -37,6 +37,10 @@ def file_replaced(connection: sqlite3.Connection, path: str) -> bool:
     return connection.opened_file is None or file_identity(path) != connection.opened_file
 
 
+def missing_message(path: str) -> str:
+    return f"no store file at {path} (DATABASE_URL); the service creates none: run `authz init-db` or restore it"
+
+
 def replaced_message(path: str) -> str:
     return (f"the store file {path} was deleted or replaced while the service held it open; "
             "nothing was written (restart the service)")
