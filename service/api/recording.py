@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response
 
-from service.audit.recorder import AuditUnavailable, DecisionRecorder
+from service.audit.recorder import AuditUnavailable, DecisionRecorder, get_recorder
 
 from .errors import ApiError, error_response, is_decision_request
 
@@ -22,7 +22,7 @@ RETRY_AFTER_SECONDS = 1
 
 
 def _recorder() -> DecisionRecorder:
-    return current_app.extensions["decision_recorder"]
+    return get_recorder()  # the one decisions are recorded with (tests may replace the app's)
 
 
 def unavailable(message: str):

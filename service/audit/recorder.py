@@ -160,6 +160,8 @@ class DecisionRecorder:
 
     def _enqueue(self, entry: tuple[Any, tuple[Any, ...]]) -> None:
         with self._lock:
+            if self._closed:  # stopped: its last flush may be over, nothing would write this record
+                raise AuditUnavailable("the decision recorder is stopped")
             if not self.durable and len(self._backlog) + len(self._open.entries) >= self.backlog_max:
                 if not self.serve_unrecorded:
                     raise AuditUnavailable(f"{len(self._backlog) + len(self._open.entries)} decision records "
@@ -294,7 +296,8 @@ class DecisionRecorder:
     def close(self) -> None:
         """Stop the writer, wait for a write it has under way, and flush what is pending (at exit, and
         before the store's pool is closed). What cannot be written is counted in one log line."""
-        self._closed = True
+        with self._lock:  # a record enqueued before this is written by the flush below; after it, refused
+            self._closed = True
         self._wake.set()
         thread = self._thread[1] if self._thread is not None and self._thread[0] == os.getpid() else None
         # a thread another request created but has not started yet sees _closed when it starts, and ends
