@@ -162,6 +162,15 @@ def rows(postgres: bool) -> list[Row]:
             "≥ 0.9× log off", _at_least(_get("http_check_rps"), 0.9), _get("http_check_rps")),
         Row("http_check_median_us_logged", "POST /v1/check, median, decision log to a file + recording", "µs",
             "≤ 1.1× log off", _at_most(_get("http_check_median_us"), 1.1), _get("http_check_median_us")),
+        Row("http_check_rps_durable", "POST /v1/check, requests/s, records durable (committed before the answer)",
+            "req/s", "ratio to the floor app (issue 19: chooses the default)", None, http_rps),
+        Row("http_check_p99_us_durable", "POST /v1/check, p99, records durable", "µs", "ratio to the floor app's p99",
+            None, _get("http_floor_p99_us")),
+        Row("http_check_rps_async", "POST /v1/check, requests/s, records async (committed within 0.2 s)", "req/s",
+            "ratio to the floor app", None, http_rps),
+        Row("http_check_p99_us_async", "POST /v1/check, p99, records async", "µs", "ratio to the floor app's p99",
+            None, _get("http_floor_p99_us")),
+        Row("http_floor_p99_us", "floor app, p99", "µs"),
         Row("statements_cold", "statements per uncached decision (measured)", ""),
         Row("statements_warm", "statements per cached decision (measured)", ""),
         Row("rows_cold", "rows read per uncached decision (PostgreSQL's count)", ""),
@@ -555,33 +564,45 @@ def http_phase(report: Report, s: Settings, url: str, tmp: Path, world: BenchWor
     env = {"DATABASE_URL": url, **QUIET}
     # the same service with the decision log to a file and the audit recording on (plus any settings given)
     logged_env = {**env, "AUTHZ_DECISION_LOG": str(tmp / "decisions.log"), **RECORDING, **recording}
+    # the decision table alone, in each of its modes (docs/audit.md): durable against async, same rounds
+    durable_env, async_env = {**env, "AUTHZ_DECISION_STORE": "durable"}, {**env, "AUTHZ_DECISION_STORE": "async"}
     with servers.gunicorn("service.wsgi:app", ports[0], tmp / "service.log", env) as master, \
             servers.gunicorn("bench.floor_app:app", ports[1], tmp / "floor.log", env) as floor_master, \
-            servers.gunicorn("service.wsgi:app", ports[3], tmp / "logged.log", logged_env) as logged_master:
+            servers.gunicorn("service.wsgi:app", ports[3], tmp / "logged.log", logged_env) as logged_master, \
+            servers.gunicorn("service.wsgi:app", ports[4], tmp / "durable.log", durable_env), \
+            servers.gunicorn("service.wsgi:app", ports[5], tmp / "async.log", async_env):
         bodies = [check_body(c) for c in mix]
         figures = {}
         # Interleave short rounds (check, floor, logged, floor, check, ...) so that load from anything else
         # on the machine weighs on every side of the ratios alike.
-        timings = {"check": client.Timing(), "floor": client.Timing(), "logged": client.Timing()}
-        targets = {"check": (ports[0], headers), "floor": (ports[1], {}), "logged": (ports[3], headers)}
+        names = ("check", "floor", "logged", "durable", "async")
+        timings = {name: client.Timing() for name in names}
+        targets = {"check": (ports[0], headers), "floor": (ports[1], {}), "logged": (ports[3], headers),
+                   "durable": (ports[4], headers), "async": (ports[5], headers)}
         for r in range(s.http_rounds):
-            for name in (("check", "floor", "logged") if r % 2 == 0 else ("logged", "floor", "check")):
+            for name in (names if r % 2 == 0 else names[::-1]):
                 port, hdrs = targets[name]
                 timings[name].merge(client.load(
                     port, "/v1/check", bodies, hdrs, connections=s.connections,
                     seconds=s.http_seconds / s.http_rounds, warmup=s.http_warmup if r == 0 else 0.2))
         keys = {"check": ("http_check_rps", "http_check_median_us"),
                 "floor": ("http_floor_rps", "http_floor_median_us"),
-                "logged": ("http_check_rps_logged", "http_check_median_us_logged")}
+                "logged": ("http_check_rps_logged", "http_check_median_us_logged"),
+                "durable": ("http_check_rps_durable", None), "async": ("http_check_rps_async", None)}
+        p99_keys = {"floor": "http_floor_p99_us", "durable": "http_check_p99_us_durable",
+                    "async": "http_check_p99_us_async"}
         for name, timing in timings.items():
             failure = timing.failure()
             if failure:
-                report.fail(list(keys[name]), f"POST /v1/check on {name}: {failure}")
+                report.fail([k for k in (*keys[name], p99_keys.get(name)) if k], f"POST /v1/check on {name}: {failure}")
                 continue
             rps, median, p99 = _summ(timing)
             figures[name] = (rps, median, p99)
             report.put(keys[name][0], rps)
-            report.put(keys[name][1], median)
+            if keys[name][1]:
+                report.put(keys[name][1], median)
+            if name in p99_keys:
+                report.put(p99_keys[name], p99)
             report.add(f"{name} p99", f"{p99:.0f} µs ({timing.ok} requests in {timing.seconds:.0f} s, "
                                       f"{s.connections} connections, {s.http_rounds} interleaved rounds)")
         # where the time goes: the workers' CPU per request, each server alone under the same load
@@ -755,7 +776,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the reduced run (under a minute)")
     parser.add_argument("--postgres", metavar="URL", default=None,
                         help="load the worlds into this PostgreSQL database (its public schema is WIPED)")
-    parser.add_argument("--port", type=int, default=8301, help="first of the 4 ports used (default 8301)")
+    parser.add_argument("--port", type=int, default=8301, help="first of the 6 ports used (default 8301)")
     parser.add_argument("--recording-env", action="append", default=[], metavar="NAME=VALUE",
                         help="more settings for the logged service (repeatable); it always has the "
                              "decision log and AUTHZ_DECISION_STORE=on")
@@ -797,7 +818,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"in-process phase failed: {type(exc).__name__}: {exc}")
         close_store()
         mix = zipf_sequence(warm_items, 5000, seed=13)
-        ports = [args.port + i for i in range(4)]
+        ports = [args.port + i for i in range(6)]
         try:
             http_phase(report, s, url, store.tmp, world, refs, mix, batch_pool, ports,
                        _recording_env(args.recording_env))

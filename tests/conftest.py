@@ -24,9 +24,15 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "store backends: sqlite only -- PostgreSQL SKIPPED (TEST_POSTGRES_URL not set)"
 
 
-def reset_postgres(url: str) -> None:
+def stop_recorder() -> None:
+    """Stop the process's decision recorder (its writer thread joined, its records written) before the
+    store's pool is closed or its schema dropped: closing a pool while the writer thread commits on one
+    of its connections once crashed the suite (a segfault in SQLite)."""
     from service.audit.recorder import shutdown
-    shutdown()  # no decision writer of an earlier test may hold the schema while it is dropped
+    shutdown()
+
+
+def reset_postgres(url: str) -> None:
     db = open_database(url)
     db.connect(reuse_if_open=True)
     db.execute_sql("DROP SCHEMA public CASCADE")
@@ -36,6 +42,7 @@ def reset_postgres(url: str) -> None:
 
 def fresh_store_url(backend: str, tmp_dir: Path) -> str:
     """An empty store with the schema created; returns its URL (bound as the current database)."""
+    stop_recorder()  # on every backend, before open_database() closes the pool bound until now
     if backend == "sqlite":
         url = f"sqlite:///{tmp_dir / 'authz.db'}"
     else:
@@ -52,6 +59,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty store (schema created) on each backend; its URL."""
     url = fresh_store_url(request.param, tmp_path)
     yield url
+    stop_recorder()
     if not database.is_closed():
         database.close()
 

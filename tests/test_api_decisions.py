@@ -153,7 +153,9 @@ def test_ops_endpoints(api: Api, demo) -> None:
     assert api.client.get("/healthz").json == {"status": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200 and ready.json == {"ready": True, "policy_loaded": True, "store_reachable": True,
-                                                       "schema_current": True, "policy": Engine().policy_version}
+                                                       "schema_current": True, "policy": Engine().policy_version,
+                                                       "recorder_writing": True,
+                                                       "recorder": "durable: 0 waiting, 0 lost, 0 refused"}
     _check(api, demo["anna"], "add_customer", demo["webwerk"])
     _check(api, demo["dirk"], "add_customer", demo["webwerk"])
     api.client.post("/v1/check", json={})

@@ -26,7 +26,7 @@ from service.review import register as register_review_console
 from service.store import open_database
 from service.store.db import release_connection
 
-from . import audit, deadline, decisions, docs, facts, ops, workflows
+from . import audit, deadline, decisions, docs, facts, ops, recording, workflows
 from .errors import ApiError, register_error_handlers
 from .strict_input import CanonicalIntConverter
 
@@ -54,6 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     recorder = app.extensions["decision_recorder"] = configure(app.config["DECISION_LOG"])
     recorder.caller_key_id = caller_key_id
     register_error_handlers(app)
+    recording.register(app)  # durable decision records: the answer waits for their commit
     deadline.init_app(app)
     app.url_map.converters["int"] = CanonicalIntConverter  # before any route: ids in canonical form only
     for blueprint in BLUEPRINTS:

@@ -35,8 +35,9 @@ class RecordedDecision(Answer):
 
 
 @route(bp, "/decisions/<decision_id>", "GET", scope=CHECK, summary="A decision served, as it was recorded",
-       response=RecordedDecision, errors=(404,),
-       description="Recorded within 0.2 s of the answer (a background writer per worker).")
+       response=RecordedDecision, errors=(404, 503),
+       description="Durable mode (the default): recorded before the decision was answered; async mode: within "
+                   "0.2 s. Answers from what is stored (503 audit_unavailable if the store cannot be read).")
 def show_decision(decision_id: str):
     if not DECISION_ID.match(decision_id):
         raise ApiError(422, "invalid_field", "decision_id must be a decision_id as answered (a UUID)",

@@ -17,6 +17,31 @@ DECISIONS = Counter("authz_decisions_total", "Decisions served, by action and ou
 DECISION_LATENCY = Histogram("authz_decision_latency_seconds", "Time to decide one request",
                              ["endpoint"], registry=REGISTRY,
                              buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+
+
+class RecorderCollector:
+    """The decision recorder's counts, read at each scrape (this worker's recorder)."""
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+        from service.audit import recorder as recording
+        current = recording._recorder
+        state = current.status() if current is not None else {"waiting": 0, "written": 0, "lost": 0, "refused": 0,
+                                                              "writing": True}
+        yield GaugeMetricFamily("authz_decision_records_waiting", "Decision records not yet written",
+                                value=state["waiting"])
+        yield GaugeMetricFamily("authz_decision_recorder_writing", "1 while decision records are written, 0 while "
+                                "their writes fail", value=1 if state["writing"] else 0)
+        yield CounterMetricFamily("authz_decision_records_written", "Decision records committed",
+                                  value=state["written"])
+        yield CounterMetricFamily("authz_decision_records_lost", "Decision records of answered decisions that "
+                                  "will never be written", value=state["lost"])
+        yield CounterMetricFamily("authz_decision_records_refused", "Decisions refused (503 audit_unavailable) "
+                                  "because their records could not be written", value=state["refused"])
+
+
+REGISTRY.register(RecorderCollector())
+
 ERRORS = Counter("authz_errors_total", "Error answers, by HTTP status and code", ["status", "code"],
                  registry=REGISTRY)
 

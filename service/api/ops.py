@@ -30,6 +30,8 @@ class Readiness(Answer):
     store_reachable: bool
     schema_current: bool
     policy: str  # the active version this worker decides with, or why it cannot
+    recorder_writing: bool  # this worker's decision records are being written (false: decisions may be refused)
+    recorder: str  # the recorder's mode and counts, or why its writes fail
 
 
 class PolicyVersionInfo(Answer):
@@ -53,7 +55,7 @@ def healthz():
     return Health(status="ok")
 
 
-@route(bp, "/readyz", "GET", scope=PUBLIC, summary="Readiness: policy loaded, store reachable, schema current",
+@route(bp, "/readyz", "GET", scope=PUBLIC, summary="Readiness: policy loaded, store reachable, schema current, decision records written",
        response=Readiness, responses={503: Readiness})
 def readyz():
     checks = {"policy_loaded": False, "store_reachable": False, "schema_current": False}
@@ -70,8 +72,12 @@ def readyz():
             outages.failed(kind, exc, "not ready")
         else:
             log.warning("readiness: the store is not reachable", exc_info=True)
-    ready = all(checks.values())
-    return Readiness(ready=ready, policy=policy, **checks), (200 if ready else 503)
+    recorder = current_app.extensions["decision_recorder"].status()
+    recorder_text = (f"{recorder['mode']}: {recorder['waiting']} waiting, {recorder['lost']} lost, "
+                     f"{recorder['refused']} refused" + (f"; failing: {recorder['error']}" if not recorder["writing"] else ""))
+    ready = all(checks.values()) and recorder["writing"]
+    return (Readiness(ready=ready, policy=policy, recorder_writing=recorder["writing"], recorder=recorder_text,
+                      **checks), (200 if ready else 503))
 
 
 @route(bp, "/metrics", "GET", scope=PUBLIC, summary="Prometheus metrics of this worker process",
