@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from service.store.audit_models import DecisionRecord
+from service.store.records import records_database
 
 from .recorder import FLUSH_SECONDS, DecisionRecorder
 
@@ -30,7 +31,8 @@ def find_decision(decision_id: str, recorder: DecisionRecorder | None = None) ->
     for attempt in range(2):
         if recorder is not None:
             recorder.flush()
-        row = DecisionRecord.get_or_none(DecisionRecord.decision_id == decision_id)
+        # where records are written: an instance on a standby reads the primary's (no wait for the lag)
+        row = DecisionRecord.select().where(DecisionRecord.decision_id == decision_id).get_or_none(records_database())
         if row is not None:
             return as_dict(row)
         if attempt == 0:

@@ -25,6 +25,7 @@ from service.decision_log import DecisionLog
 from service.store.audit_models import DecisionRecord
 from service.store.db import database, guard_rebind
 from service.store.models import utcnow
+from service.store.records import records_database
 
 
 log = logging.getLogger("authz.audit")
@@ -91,7 +92,7 @@ class DecisionRecorder:
             log.exception("decision %s not written to the decision log file", decision_id)
         if self.to_store:
             # encoded here, not by the writer thread: the writer then holds the GIL only briefly
-            entry = (database.obj, _stored(row))
+            entry = (records_database(), _stored(row))  # the primary when deciding on a standby
             with self._lock:
                 self._pending.append(entry)
             self._ensure_writer()
@@ -187,7 +188,7 @@ def _write_batch(db: Any, rows: list[tuple[Any, ...]]) -> None:
 
 
 def prune_decisions(before: dt.datetime) -> int:
-    return DecisionRecord.delete().where(DecisionRecord.decided_at < before).execute()
+    return DecisionRecord.delete().where(DecisionRecord.decided_at < before).execute(records_database())
 
 
 def _stored(row: dict[str, Any]) -> tuple[Any, ...]:
