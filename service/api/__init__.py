@@ -25,8 +25,9 @@ from service.policy.active import start_engine
 from service.review import register as register_review_console
 from service.store import open_database
 from service.store.db import release_connection
+from service.store.records import check_primary_setting
 
-from . import audit, deadline, decisions, docs, facts, ops, recording, workflows
+from . import audit, deadline, decisions, docs, facts, ops, recording, standby, workflows
 from .errors import ApiError, register_error_handlers
 from .strict_input import CanonicalIntConverter
 
@@ -53,8 +54,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .auth import caller_key_id
     recorder = app.extensions["decision_recorder"] = configure(app.config["DECISION_LOG"])
     recorder.caller_key_id = caller_key_id
+    check_primary_setting(recorder.to_store)  # a standby's records need AUTHZ_PRIMARY_URL
     register_error_handlers(app)
     recording.register(app)  # durable decision records: the answer waits for their commit
+    standby.init_app(app)  # writes on a standby: 503 read_only_standby
     deadline.init_app(app)
     app.url_map.converters["int"] = CanonicalIntConverter  # before any route: ids in canonical form only
     for blueprint in BLUEPRINTS:

@@ -17,9 +17,10 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from . import strict_input
-from .auth import PUBLIC, SCOPES, authenticate
+from .auth import PUBLIC, SCOPES, WRITE, authenticate
 from .errors import ApiError
 from .schemas import ErrorAnswer
+from .standby import refuse_writes_on_standby
 
 # Errors every declared route may answer; routes add their own (404, 409) with `errors=`.
 COMMON_ERRORS = (400, 401, 403, 413, 422, 500, 503)  # 503: the store is unavailable (errors.py)
@@ -143,6 +144,8 @@ def route(bp: Blueprint, rule: str, method: str = "POST", *, scope: str, summary
         def view(**kwargs: Any) -> Response:
             if scope != PUBLIC:
                 authenticate(scope)
+            if scope == WRITE:
+                refuse_writes_on_standby(op.method)  # 503 read_only_standby: nothing attempted on a standby
             if body is not None:
                 kwargs["body"] = parse_body(body)
             return _render(fn(**kwargs), op)

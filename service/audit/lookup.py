@@ -9,6 +9,7 @@ from typing import Any
 import peewee
 
 from service.store.audit_models import DecisionRecord
+from service.store.records import records_database
 
 from .recorder import FLUSH_SECONDS, AuditUnavailable, DecisionRecorder
 
@@ -43,7 +44,8 @@ def find_decision(decision_id: str, recorder: DecisionRecorder | None = None) ->
             except Exception as exc:  # the writer counts and logs it
                 log.warning("decision lookup: pending records not written (%s); answering from the store", exc)
         try:
-            row = DecisionRecord.get_or_none(DecisionRecord.decision_id == decision_id)
+            # where records are written: an instance on a standby reads the primary's (no wait for the lag)
+            row = DecisionRecord.select().where(DecisionRecord.decision_id == decision_id).get_or_none(records_database())
         except peewee.DatabaseError as exc:
             raise AuditUnavailable(f"decision records cannot be read: {exc}") from None
         if row is not None:

@@ -36,6 +36,7 @@ from service.decision_log import DecisionLog
 from service.store.audit_models import DecisionRecord
 from service.store.db import database, guard_rebind
 from service.store.models import utcnow
+from service.store.records import records_database
 
 
 log = logging.getLogger("authz.audit")
@@ -151,7 +152,7 @@ class DecisionRecorder:
                "policy_version": policy_version, "revision": int(revision), "detail": detail}
         if self.to_store:
             # encoded here, not by the writer thread: the writer then holds the GIL only briefly
-            self._enqueue((database.obj, _stored(row)))
+            self._enqueue((records_database(), _stored(row)))  # the primary when deciding on a standby
         try:
             if self.decision_log.enabled:
                 self.decision_log.write(_plain(row, latency_ms))
@@ -316,7 +317,7 @@ class DecisionRecorder:
 
 def _probe() -> None:
     """A write the store must take for records to be written (a row inserted and deleted, one commit)."""
-    db = database.obj
+    db = records_database()
     probe_id = "00000000-0000-0000-0000-000000000000"
     with db.atomic():
         _write_rows(db, [(probe_id, str(utcnow()), str(utcnow()), None, "probe", None, None, None, False, "[]",
@@ -357,7 +358,7 @@ def _write_rows(db: Any, rows: list[tuple[Any, ...]]) -> None:
 
 
 def prune_decisions(before: dt.datetime) -> int:
-    return DecisionRecord.delete().where(DecisionRecord.decided_at < before).execute()
+    return DecisionRecord.delete().where(DecisionRecord.decided_at < before).execute(records_database())
 
 
 def _stored(row: dict[str, Any]) -> tuple[Any, ...]:

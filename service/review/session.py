@@ -19,8 +19,8 @@ from flask.sessions import SecureCookieSessionInterface
 
 from service.store.api_keys import hash_key
 from service.store.fast_sql import fetch_all as _rows
-from service.store.db import database
 from service.store.models import ConsoleSecret
+from service.store.records import records_database
 
 REVIEW = "review"
 MIN_SECRET_LENGTH = 32
@@ -59,9 +59,11 @@ def console_secret() -> str:
         if len(configured) < MIN_SECRET_LENGTH:
             raise RuntimeError(f"AUTHZ_REVIEW_SECRET must be at least {MIN_SECRET_LENGTH} characters")
         return configured
-    with database.atomic():
-        ConsoleSecret.insert(id=1, value=secrets.token_hex(32)).on_conflict_ignore().execute()
-    return ConsoleSecret.get_by_id(1).value
+    # written where records go (the primary, when the store is a standby), and read back from there
+    target = records_database()
+    with target.atomic():
+        ConsoleSecret.insert(id=1, value=secrets.token_hex(32)).on_conflict_ignore().execute(target)
+    return ConsoleSecret.select().where(ConsoleSecret.id == 1).get(target).value
 
 
 def review_key(plaintext: str) -> tuple[int | None, str]:
