@@ -117,3 +117,31 @@ def test_a_past_moment_with_min_revision_is_refused_naming_both(api: Api, demo, 
     answer = api.post("/v1/check", body)
     assert answer.status_code == 422 and answer.json["error"]["field"] == "min_revision"
     assert next(iter(past)) in answer.json["error"]["message"] and answer.json["allowed"] is False
+
+
+def test_emails_are_unique_regardless_of_letter_case(api: Api, demo) -> None:
+    first = api.write("POST", "/v1/users", {"email": "at@x.y", "name": "At"})
+    assert first.status_code == 201
+    before = current_revision()
+    twin = api.write("POST", "/v1/users", {"email": "AT@x.Y", "name": "At twin"})
+    assert twin.status_code == 409 and twin.json["error"]["field"] == "email"
+    assert twin.json["existing"] == first.json["id"]
+    other = demo["anna"].split(":")[1]
+    moved = api.write("PATCH", f"/v1/users/{other}", {"email": "At@X.y"})
+    assert moved.status_code == 409 and current_revision() == before
+    assert api.write("PATCH", f"/v1/users/{first.json['id'].split(':')[1]}", {"email": "AT@x.y"}).status_code == 200
+
+
+def test_a_store_holding_case_duplicates_is_not_migrated(api: Api, demo) -> None:
+    from service.store import database, init_schema
+    from service.store.emails import INDEX, DuplicateEmails
+    database.execute_sql(f"DROP INDEX {INDEX}")  # a store as an older release left it
+    database.execute_sql("INSERT INTO users (email, name, created_at) VALUES ('dup@x.y', 'a', '2026-01-01'), "
+                         "('DUP@x.y', 'b', '2026-01-01')")
+    with pytest.raises(DuplicateEmails, match="DUP@x.y"):
+        init_schema()
+    count = database.execute_sql("SELECT count(*) FROM users WHERE email IN ('dup@x.y', 'DUP@x.y')").fetchone()[0]
+    assert count == 2  # nothing merged or renamed
+    database.execute_sql("UPDATE users SET email = 'dup2@x.y' WHERE email = 'DUP@x.y'")
+    init_schema()
+    assert api.write("POST", "/v1/users", {"email": "Dup@x.y", "name": "c"}).status_code == 409

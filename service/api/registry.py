@@ -176,6 +176,7 @@ def route(bp: Blueprint, rule: str, method: str = "POST", *, scope: str, summary
 
 _PARAM = re.compile(r"<(?:(?P<conv>[a-z_]+)(?:\([^)]*\))?:)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)>")
 MAX_PATH_ID = MAX_ID  # the store's bound on both backends, as the <int:> converter matches
+NO_CONTROL_CHARACTERS = r"^[^\u0000-\u001f\u007f-\u009f]*$"  # a path holding one is 400 (strict_input)
 
 
 def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
@@ -185,7 +186,8 @@ def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     def replace(match: re.Match) -> str:
         conv, name = match.group("conv") or "string", match.group("name")
         schema: dict[str, Any] = ({"type": "integer", "minimum": 1, "maximum": MAX_PATH_ID}
-                                  if conv == "int" else {"type": "string", "maxLength": 128})
+                                  if conv == "int" else {"type": "string", "maxLength": 128,
+                                                         "pattern": NO_CONTROL_CHARACTERS})
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"
 
