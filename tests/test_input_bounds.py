@@ -145,3 +145,13 @@ def test_a_store_holding_case_duplicates_is_not_migrated(api: Api, demo) -> None
     database.execute_sql("UPDATE users SET email = 'dup2@x.y' WHERE email = 'DUP@x.y'")
     init_schema()
     assert api.write("POST", "/v1/users", {"email": "Dup@x.y", "name": "c"}).status_code == 409
+
+
+def test_the_cli_refuses_ids_past_the_bound(store_url: str, demo) -> None:
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "DATABASE_URL": store_url, "AUTHZ_DECISION_LOG": "off"}
+    refused = subprocess.run([sys.executable, "-m", "service.cli", "check", f"user:{TOO_BIG}", "access_account",
+                              demo["baeckerei"]], env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "at most 2147483647" in refused.stderr
