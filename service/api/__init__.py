@@ -6,7 +6,8 @@ How to declare a route (conventions for every blueprint, e.g. service/api/workfl
       @route(bp, "/invitations/<int:invitation_id>/accept", "POST", scope=WRITE, summary="...",
              body=AcceptRequest, response=AcceptAnswer, status=200, errors=(404, 409))
       def accept(body: AcceptRequest, invitation_id: int): ...
-    `scope` is auth.CHECK or auth.WRITE (auth.PUBLIC only outside /v1); the key is checked before the body.
+    `scope` is auth.CHECK or auth.WRITE (auth.PUBLIC only outside /v1); the whole body is read first (413 past 64 KiB,
+    service/api/body.py), the key is checked before the body is parsed.
  3. Body/answer models subclass schemas.Request / schemas.Answer (pydantic v2; Request is strict and
     forbids unknown fields); reuse schemas.Ref/UserRef/OrgRef/ProductRef/Text for ids and names.
     Wrong JSON types or missing fields answer 400, other invalid values 422, naming `field`.
@@ -27,7 +28,7 @@ from service.store import open_database
 from service.store.db import release_connection
 from service.store.records import check_primary_setting
 
-from . import audit, deadline, decisions, docs, facts, ops, recording, standby, workflows
+from . import audit, body, deadline, decisions, docs, facts, ops, recording, standby, strict_input, workflows
 from .errors import ApiError, register_error_handlers
 from .strict_input import CanonicalIntConverter
 
@@ -56,6 +57,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     recorder.caller_key_id = caller_key_id
     check_primary_setting(recorder.to_store)  # a standby's records need AUTHZ_PRIMARY_URL
     register_error_handlers(app)
+    body.init_app(app)  # first: the whole body is read, and bounded, before anything acts on the request
+    strict_input.init_app(app)  # then the path and query: no repeated parameter, no control character
     recording.register(app)  # durable decision records: the answer waits for their commit
     standby.init_app(app)  # writes on a standby: 503 read_only_standby
     deadline.init_app(app)

@@ -13,7 +13,7 @@ import time
 from typing import Annotated, Any, Iterator
 
 from flask import Blueprint, current_app
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from service.audit.past import Moment, PastError, engine_at, facts_at, resolve
 from service.audit.questions import actions_with_reasons, listed, subjects_as_reasons, subjects_of
@@ -46,6 +46,16 @@ class PastRequest(Request):
 
     at_revision: Revision | None = Field(default=None, description="answer as at this store revision")
     at: PastTime | None = Field(default=None, description="answer as at this RFC 3339 time")
+
+    @field_validator("min_revision", check_fields=False)
+    @classmethod
+    def _not_past_and_fresh(cls, min_revision: int | None, info: ValidationInfo) -> int | None:
+        """A past moment and a freshness floor contradict: one asks about then, the other about now."""
+        asked = [name for name in ("at_revision", "at") if info.data.get(name) is not None]
+        if min_revision is not None and asked:
+            raise ValueError(f"{' and '.join(asked)} (a past moment) and min_revision (a fresh store) "
+                             "contradict each other; give one")
+        return min_revision
 
 
 class CheckRequest(PastRequest):

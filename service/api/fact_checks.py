@@ -14,6 +14,7 @@ from typing import Any
 import peewee as pw
 
 from service.store import models as m
+from service.store.emails import fold, folded_sql
 
 from .errors import ApiError
 
@@ -76,13 +77,20 @@ def _check_unique(model: type[m.BaseModel], kind: str, values: dict[str, Any], r
     field, columns = UNIQUE[model]
     if not all(column in values for column in columns):
         return
-    query = model.select(model.id).where(*[getattr(model, column) == values[column] for column in columns])
+    query = model.select(model.id).where(*[_same(model, column, values[column]) for column in columns])
     if row_id is not None:
         query = query.where(model.id != row_id)
     existing = query.first()
     if existing is not None:
         raise ApiError(409, "conflict", f"{kind}:{existing.id} already holds this {' and '.join(columns)}",
                        field=field, extra={"existing": f"{kind}:{existing.id}"})
+
+
+def _same(model: type[m.BaseModel], column: str, value: Any) -> Any:
+    """column == value, as the store's unique index compares it (e-mails regardless of letter case)."""
+    if model is m.User and column == "email":
+        return pw.SQL(folded_sql()) == fold(value)
+    return getattr(model, column) == value
 
 
 def check_delete(model: type[m.BaseModel], row: Any) -> None:

@@ -307,6 +307,8 @@ def register(kind: Kind) -> None:
     def update(body: Request, **path: int):
         row_id = path[f"{kind.name}_id"]
         values = {k: v for k, v in _resolve(kind, body.model_dump(exclude_none=True)).items()}
+        if not set(values) - {"acting_user"}:  # nothing to change: no write, no revision, no event
+            return read(**path)
 
         def apply() -> Any:
             row = _get(kind.model, row_id, kind.name, for_update=True)

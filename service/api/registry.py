@@ -16,6 +16,8 @@ from flask import Blueprint, Flask, Response, current_app, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
+from service.decide.refs import MAX_ID, describe_malformed
+
 from . import strict_input
 from .auth import PUBLIC, SCOPES, WRITE, authenticate
 from .errors import ApiError
@@ -74,20 +76,35 @@ def validation_error(exc: ValidationError) -> ApiError:
     message = first.get("msg", "invalid value")
     if first.get("type") == "too_long" and first.get("ctx", {}).get("max_length") is not None:
         message = f"at most {first['ctx']['max_length']} items allowed ({message})"
+    if first.get("type") == "string_pattern_mismatch" and isinstance(first.get("input"), str):
+        message = _pattern_message(first["input"]) or message
     return ApiError(status, code, message, field=loc)
+
+
+def _pattern_message(text: str) -> str | None:
+    """What a pattern refused, in words, where a regex of the OpenAPI spec would say it badly."""
+    unseen = strict_input.unseen_character(text)
+    if unseen is not None:
+        return (f"holds {unseen}: control, bidi-control and zero-width characters are not accepted "
+                "(two names that differ would look alike)")
+    if ":" in text or text.isascii() and text.isdigit():
+        return describe_malformed(text if ":" in text else f"id:{text}")
+    return None
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
     """The request body validated by `model`: 413 if too large, 400 if malformed, 422 if invalid."""
-    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH, chunked or not
+    raw = request.get_data(cache=True)  # read and bounded (413) before the route ran: service/api/body.py
     try:
-        data = strict_input.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        data = strict_input.loads(text)
         if b"\\u" in raw:  # only a \u escape can smuggle in a lone surrogate ("\ud800"), which
             json.dumps(data, ensure_ascii=False).encode("utf-8")  # decodes but cannot be stored or echoed
     except (ValueError, RecursionError, UnicodeError):
         raise ApiError(400, "malformed_json", "the body must be a JSON object (UTF-8)") from None
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "the body must be a JSON object")
+    strict_input.refuse_control_characters(text, data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -161,7 +178,8 @@ def route(bp: Blueprint, rule: str, method: str = "POST", *, scope: str, summary
 # -- OpenAPI ---------------------------------------------------------------------------------
 
 _PARAM = re.compile(r"<(?:(?P<conv>[a-z_]+)(?:\([^)]*\))?:)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)>")
-MAX_PATH_ID = 2**31 - 1
+MAX_PATH_ID = MAX_ID  # the store's bound on both backends, as the <int:> converter matches
+NO_CONTROL_CHARACTERS = r"^[^\u0000-\u001f\u007f-\u009f]*$"  # a path holding one is 400 (strict_input)
 
 
 def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
@@ -171,7 +189,8 @@ def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     def replace(match: re.Match) -> str:
         conv, name = match.group("conv") or "string", match.group("name")
         schema: dict[str, Any] = ({"type": "integer", "minimum": 1, "maximum": MAX_PATH_ID}
-                                  if conv == "int" else {"type": "string", "maxLength": 128})
+                                  if conv == "int" else {"type": "string", "maxLength": 128,
+                                                         "pattern": NO_CONTROL_CHARACTERS})
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"
 

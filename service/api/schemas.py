@@ -9,9 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from service.decide.refs import ID_PATTERN
+
 MAX_ID_LENGTH = 128
-# An id in its one canonical form: ASCII digits, no leading zero (`user:1`, never `user:0001`).
-CANONICAL_ID = r"(?:0|[1-9][0-9]{0,17})"
+# An id in its one canonical form: ASCII digits, no leading zero (`user:1`, never `user:0001`), and at
+# most MAX_ID (2**31 - 1): the store's ids are 32-bit on both backends, so a larger one is a caller's
+# bug, refused with 422 naming the field rather than denied (docs/api.md, "References").
+CANONICAL_ID = ID_PATTERN
 
 # `type:id`, at most 128 characters; the pattern excludes control characters by construction.
 Ref = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH, pattern=r"^[a-z_]{1,32}:" + CANONICAL_ID + "$"),
@@ -27,10 +31,15 @@ Action = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r
                    Field(examples=["access_account"])]
 ResourceType = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z_]{1,32}$"),
                          Field(examples=["organization"])]
-# Free text (names): no control characters (C0, DEL, C1).
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
+# Characters no name may hold: control characters (C0, DEL, C1), and those that make two names that
+# differ look alike in the console: bidi controls (U+061C, U+200E/F, U+202A-E, U+2066-9) and the
+# invisible ones (soft hyphen, combining grapheme joiner, Mongolian vowel separator, zero-width
+# space/non-joiner/joiner, word joiner and invisible operators U+2060-F, byte order mark U+FEFF).
+UNSEEN = r"\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+# Free text (names).
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^" + UNSEEN + "]+$")]
 Email = Annotated[str, StringConstraints(min_length=3, max_length=254,
-                                         pattern=r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$")]
+                                         pattern=r"^[^\s@" + UNSEEN + r"]+@[^\s@" + UNSEEN + r"]+$")]
 
 
 class Request(BaseModel):

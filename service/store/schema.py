@@ -10,6 +10,7 @@ import peewee as pw
 from . import fast_sql
 from .audit_models import AUDIT_MODELS
 from .db import database, is_postgres
+from .emails import ensure_unique_folded
 from .history import ensure_history, seed_history
 from .ids import rebuild_without_id_reuse
 from .models import MODELS, SchemaVersion, StoreRevision
@@ -79,6 +80,7 @@ def init_schema() -> None:
             _check_foreign_keys()
         StoreRevision.insert(id=1, value=0, epoch=uuid.uuid4().hex).on_conflict_ignore().execute()
         ensure_history()  # again on every start: picks up columns later migrations add to fact tables
+        ensure_unique_folded()  # e-mails unique regardless of case (stops, changing nothing, on duplicates)
         if existing is None:
             record_moment(0)  # the store exists from now on
         SchemaVersion.insert(id=1, version=SCHEMA_VERSION).on_conflict(
