@@ -85,7 +85,7 @@ def test_unknown_query_parameters_never_reach_url_for(console: Api, demo) -> Non
     for path in (f"/review/customers/{_id(demo['baeckerei'])}?org_id=1",
                  f"/review/users/{_id(demo['anna'])}?user_id=2", f"/review/partners/{_id(demo['webwerk'])}?org_id=3",
                  "/review/search?q=anna&_method=POST", "/review/search?q=anna&_scheme=x",
-                 "/review/search?q=anna&_external=1&_anchor=x"):
+                 "/review/search?q=anna&_external=1&_anchor=x", "/review/rules/R12?rule=R1"):
         answer = console.client.get(path)
         assert answer.status_code == 200, (path, answer.status_code)
         html = answer.get_data(as_text=True)

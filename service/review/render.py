@@ -40,10 +40,11 @@ def respond(page: Page, **context: object) -> Response:
 
 def _exports(page: Page) -> list[tuple[str, str]]:
     """(label, link) of this very page as JSON and as CSV, one CSV per table."""
-    kept = {name: request.args[name] for name in PAGE_PARAMS if name in request.args}
+    path_args = request.view_args or {}  # a path's own argument (the rule page's `rule`) is never overridden
+    kept = {name: request.args[name] for name in PAGE_PARAMS if name in request.args and name not in path_args}
 
     def link(**extra: str) -> str:
-        return url_for(request.endpoint, **(request.view_args or {}), **{**kept, **extra})
+        return url_for(request.endpoint, **path_args, **{**kept, **extra})
     names = list(page.tables)
     return [("JSON", link(format="json"))] + [
         (f"CSV ({name})" if len(names) > 1 else "CSV", link(format="csv", table=name) if i else link(format="csv"))
