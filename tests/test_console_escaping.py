@@ -114,3 +114,38 @@ def test_json_and_csv_are_never_served_as_html(console) -> None:
             answer = api.client.get(f"{path}{'&' if '?' in path else '?'}format={fmt}")
             assert answer.status_code == 200 and answer.mimetype == mimetype, (path, fmt, answer.mimetype)
             assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+HOSTILE_EMAIL = '"<script>alert(3)</script>"@example.org'
+
+
+def test_every_answer_under_review_carries_the_security_headers(console) -> None:
+    api, refs = console
+    paths = list(_pages(refs).values()) + ["/review/rules/R12", "/review/customers/999999", "/review/no-such-page",
+                                           "/review/search?q=x&format=xml"]
+    for path in paths:
+        for suffix in ("", "&format=json" if "?" in path else "?format=json",
+                       "&format=csv" if "?" in path else "?format=csv"):
+            answer = api.client.get(path + suffix)
+            policy = answer.headers.get("Content-Security-Policy", "")
+            assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy, (path + suffix)
+            assert answer.headers.get("Cache-Control") == "no-store", path + suffix
+    signed_out = api.app.test_client().get("/review/")  # the redirect to sign-in, and the form itself
+    assert signed_out.status_code == 302 and signed_out.headers["Cache-Control"] == "no-store"
+    form = api.app.test_client().get("/review/sign-in")
+    assert "frame-ancestors 'none'" in form.headers["Content-Security-Policy"]
+
+
+def test_a_hostile_e_mail_is_escaped_in_every_format(console) -> None:
+    api, _refs = console
+    person = api.write("POST", "/v1/users", {"email": HOSTILE_EMAIL, "name": f"=cmd {SCRIPT}"})
+    if person.status_code != 201:
+        pytest.skip(f"the API refuses such an e-mail ({person.status_code}): nothing to escape")
+    path = f"/review/users/{_id(person.json['id'])}"
+    html = _html(api, path)
+    assert "<script>alert(3)" not in html and "&lt;script&gt;alert(3)" in html
+    found = _html(api, "/review/search", q="alert(3)")
+    assert "<script>alert(3)" not in found
+    rows = api.client.get("/review/search?format=csv&q=alert(3)").get_data(as_text=True)
+    assert "'=cmd" in rows  # the formula guard holds in the same export
+    assert api.client.get(f"{path}?format=json").json["email"] == HOSTILE_EMAIL  # JSON keeps the value as data

@@ -9,10 +9,11 @@ from __future__ import annotations
 from flask import Flask
 
 from .session import configure_sessions
-from .views import bp
+from .views import add_headers, bp
 
 
 def register(app: Flask) -> None:
     """Mount /review on the app, with its session cookie settings."""
     configure_sessions(app)
     app.register_blueprint(bp)
+    app.after_request(add_headers)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,10 @@ EVERYTHING = 10**9  # list limit: the whole answer
 
 class NotFound(LookupError):
     """The page's subject does not exist."""
+
+
+class BadQuery(ValueError):
+    """A query parameter the page cannot take (answered 400, naming it)."""
 
 
 @dataclass
@@ -279,7 +284,7 @@ def _rule_page(engine: Engine, rule: str, title: str, statement: str) -> Page:
 
 # -- search by name, e-mail or id ---------------------------------------------------------------
 
-_REF = re.compile(r"^(user|organization):(\d+)$")
+_REF = re.compile(r"^(user|organization):([0-9]+)$")  # ids are ASCII digits only (never ４２ or ٤٢)
 SEARCH_LIMIT = 50
 MAX_ID = 2**31 - 1
 # kind -> (table, columns shown, columns searched by text)
@@ -312,9 +317,12 @@ def _search(kind: str, wanted_id: int | None, pattern: str | None) -> list[dict[
 
 def search_page(query: str) -> Page:
     """Users and organizations by id (`user:3`, `organization:1`, `3`), name or e-mail (substring)."""
-    query = query.strip()[:200]
+    query = query.strip()[:200]  # a pasted value's surrounding spaces, tabs and line breaks are dropped
+    if any(unicodedata.category(ch) == "Cc" for ch in query):
+        # NUL broke PostgreSQL's LIKE and ended SQLite's pattern early (matching everything): refused, not searched
+        raise BadQuery("q must not hold control characters (NUL, CR, LF, tab, ...)")
     ref = _REF.match(query)
-    digits = ref.group(2) if ref else (query if query.isdigit() else None)
+    digits = ref.group(2) if ref else (query if query.isascii() and query.isdigit() else None)
     wanted_id = int(digits) if digits is not None and int(digits) <= MAX_ID else None
     pattern = _like(query) if query and not ref else None
     kinds = [ref.group(1)] if ref else list(_SEARCHED)

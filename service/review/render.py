@@ -5,12 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
+from urllib.parse import quote
 
 from flask import Response, render_template, request, url_for
 
 from .pages import Page
 
 FORMATS = ("html", "csv", "json")
+# the query parameters a page's export links carry over (anything else, e.g. `org_id` or url_for's own
+# `_method`/`_scheme`, is dropped rather than handed to url_for); a page taking a new parameter adds it here
+PAGE_PARAMS = ("q", "at", "at_revision", "from", "to", "action", "rule", "page", "page_size")
 
 
 class BadFormat(ValueError):
@@ -28,15 +33,18 @@ def respond(page: Page, **context: object) -> Response:
         if name not in page.tables:
             raise BadFormat(f"table must be one of {', '.join(page.tables)}")
         return Response(to_csv(page, name), mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{_filename(page, name)}"'})
+                        headers={"Content-Disposition": content_disposition(_filename(page, name))})
     return Response(render_template(page.template, page=page, exports=_exports(page), **page.context, **context),
                     mimetype="text/html")
 
 
 def _exports(page: Page) -> list[tuple[str, str]]:
     """(label, link) of this very page as JSON and as CSV, one CSV per table."""
+    path_args = request.view_args or {}  # a path's own argument (the rule page's `rule`) is never overridden
+    kept = {name: request.args[name] for name in PAGE_PARAMS if name in request.args and name not in path_args}
+
     def link(**extra: str) -> str:
-        return url_for(request.endpoint, **(request.view_args or {}), **{**request.args.to_dict(), **extra})
+        return url_for(request.endpoint, **path_args, **{**kept, **extra})
     names = list(page.tables)
     return [("JSON", link(format="json"))] + [
         (f"CSV ({name})" if len(names) > 1 else "CSV", link(format="csv", table=name) if i else link(format="csv"))
@@ -54,7 +62,17 @@ def to_csv(page: Page, name: str) -> str:
 
 
 # a cell a spreadsheet would run as a formula (names come from the store, i.e. from callers)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_SIGNS = ("=", "+", "-", "@")
+_CONTROL_START = ("\t", "\r", "\n")
+
+
+def looks_like_formula(text: str) -> bool:
+    """True for a cell a spreadsheet could evaluate: beginning with =, +, -, @, tab, CR or LF, also after
+    leading spaces, and in their fullwidth or small forms (＝, ﹢, ...), which NFKC folds into the ASCII sign."""
+    if text.startswith(_CONTROL_START):
+        return True
+    rest = text.lstrip()  # spaces, tabs and line breaks before the sign
+    return bool(rest) and unicodedata.normalize("NFKC", rest[0]).startswith(_FORMULA_SIGNS)
 
 
 def _cell(value: object) -> object:
@@ -62,7 +80,7 @@ def _cell(value: object) -> object:
         return "yes" if value else "no"
     if isinstance(value, (list, dict)):
         return json.dumps(value, sort_keys=True)
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and looks_like_formula(value):
         return "'" + value  # shown as text, never evaluated
     return "" if value is None else value
 
@@ -70,3 +88,13 @@ def _cell(value: object) -> object:
 def _filename(page: Page, name: str) -> str:
     stem = "".join(ch if ch.isalnum() else "-" for ch in page.title.lower()).strip("-")
     return f"{stem}-{name}.csv"
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment header any server and browser accept: an ASCII `filename` (other letters become "-")
+    and, when the name has more, RFC 6266's `filename*` with the whole name in UTF-8."""
+    fallback = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "-" for ch in filename)
+    header = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        header += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return header

@@ -1,11 +1,14 @@
-"""Signing in to /review: a `review` key, once, through a form; then a signed session cookie.
+"""Signing in to /review: a `review` key, once, through a form; then a session recorded in the store.
 
 The cookie is Flask's signed session (HttpOnly, SameSite=Strict, path /review,
-Secure when AUTHZ_REVIEW_SECURE_COOKIE=1) holding only the key's id; the key is
-looked up again on every request, so revoking it closes its sessions at once.
-The signing secret is AUTHZ_REVIEW_SECRET when set, otherwise one generated on
-first use and kept in the store (table console_secret), so every worker shares it.
-Only `review` keys open the console: `check` and `write` keys are refused.
+Secure when AUTHZ_REVIEW_SECURE_COOKIE=1) holding only a random session token; the
+store keeps the token's hash, the key and an expiry fixed at sign-in
+(service/store/console_sessions.py). No request extends a session: the cookie is
+written once, at sign-in, and the server refuses it after SESSION_LIFETIME or once
+signed out, on every worker. The key is looked up again on every request, so revoking
+it closes its sessions at once. The signing secret is AUTHZ_REVIEW_SECRET when set,
+otherwise one generated on first use and kept in the store (table console_secret),
+so every worker shares it. Only `review` keys open the console.
 """
 from __future__ import annotations
 
@@ -14,9 +17,10 @@ import os
 import secrets
 from datetime import timedelta
 
-from flask import Flask, Request, session
+from flask import Flask, Request, current_app, session
 from flask.sessions import SecureCookieSessionInterface
 
+from service.store import console_sessions
 from service.store.api_keys import hash_key
 from service.store.fast_sql import fetch_all as _rows
 from service.store.models import ConsoleSecret
@@ -24,6 +28,7 @@ from service.store.records import records_database
 
 REVIEW = "review"
 MIN_SECRET_LENGTH = 32
+SESSION_LIFETIME = timedelta(hours=8)  # absolute, from sign-in
 
 
 class StoreSecretSessions(SecureCookieSessionInterface):
@@ -41,6 +46,8 @@ class StoreSecretSessions(SecureCookieSessionInterface):
 
 
 def configure_sessions(app: Flask) -> None:
+    # REVIEW_SESSION_LIFETIME: create_app's config may shorten it (tests); it also bounds the cookie's signature
+    lifetime = app.config.setdefault("REVIEW_SESSION_LIFETIME", SESSION_LIFETIME)
     app.session_interface = StoreSecretSessions()
     app.config.update(
         SESSION_COOKIE_NAME="authz_review",
@@ -48,7 +55,8 @@ def configure_sessions(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_PATH="/review",
         SESSION_COOKIE_SECURE=os.environ.get("AUTHZ_REVIEW_SECURE_COOKIE", "0") == "1",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        PERMANENT_SESSION_LIFETIME=lifetime,
+        SESSION_REFRESH_EACH_REQUEST=False,  # the cookie is set at sign-in only: no request extends it
     )
 
 
@@ -78,19 +86,32 @@ def review_key(plaintext: str) -> tuple[int | None, str]:
 
 
 def sign_in(key_id: int) -> None:
-    session.clear()
+    """A new server-side session (any earlier one of this browser is ended first)."""
+    sign_out()
     session.permanent = True
-    session["key_id"] = key_id
+    session["sid"] = console_sessions.open_session(key_id, _lifetime())
 
 
 def sign_out() -> None:
+    """Ends the session on the server (a copy of the cookie stops working too) and clears the cookie."""
+    token = session.get("sid")
+    if isinstance(token, str):
+        console_sessions.end_session(token)
     session.clear()
 
 
+def _lifetime() -> timedelta:
+    return current_app.config["REVIEW_SESSION_LIFETIME"]
+
+
 def signed_in_key() -> tuple[int, str] | None:
-    """(id, name) of the session's key while it is an active review key; None otherwise."""
-    key_id = session.get("key_id")
-    if not isinstance(key_id, int):
+    """(id, name) of the session's key while the session is open and the key an active review key."""
+    token = session.get("sid")
+    if not isinstance(token, str):
+        return None
+    key_id = console_sessions.session_key(token)
+    if key_id is None:
+        session.clear()  # ended or expired: the browser drops the cookie too
         return None
     found = _rows("SELECT id, name, scope, revoked_at FROM api_key WHERE id = ?", (key_id,))
     if not found or found[0][2] != REVIEW or found[0][3] is not None:

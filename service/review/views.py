@@ -15,6 +15,7 @@ from service.queries.in_force import PolicyUnavailable
 from . import pages
 from . import session as sessions
 from .render import BadFormat, respond
+from .same_origin import cross_site
 
 bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates")
 
@@ -42,11 +43,20 @@ def _engine() -> Engine:
     return current_app.extensions["authz_engine"]
 
 
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in text)
+
+
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the console (never another host) is followed after sign-in."""
-    if target and target.startswith("/review/") and not target.startswith("//") and not urlsplit(target).netloc:
+    """Only a path inside the console (never another host, never a header break) is followed after sign-in."""
+    if (target and target.startswith("/review/") and not target.startswith("//") and not _has_control(target)
+            and not urlsplit(target).netloc):
         return target
     return url_for("review.home")
+
+
+def _refused(title: str, message: str, status: int) -> tuple[str, int]:
+    return render_template("message.html", title=title, message=message), status
 
 
 @bp.before_request
@@ -60,9 +70,12 @@ def _require_session() -> Response | None:
     return None
 
 
-@bp.after_request
-def _headers(response: Response) -> Response:
-    response.headers.update(HEADERS)
+def add_headers(response: Response) -> Response:
+    """Every answer under /review (pages, exports, redirects, errors, even a path no route matches) is
+    never framed, never cached and runs no script: registered on the app, since a 404 of an unmatched
+    path under /review belongs to no blueprint."""
+    if request.path == "/review" or request.path.startswith("/review/"):
+        response.headers.update(HEADERS)
     return response
 
 
@@ -88,7 +101,8 @@ def _failed(exc: Exception):
 
 
 @bp.errorhandler(BadFormat)
-def _bad_format(exc: BadFormat) -> tuple[str, int]:
+@bp.errorhandler(pages.BadQuery)
+def _bad_format(exc: ValueError) -> tuple[str, int]:
     return render_template("message.html", title="Bad request", message=str(exc)), 400
 
 
@@ -97,6 +111,12 @@ def _bad_format(exc: BadFormat) -> tuple[str, int]:
 def sign_in():
     error = ""
     if request.method == "POST":
+        # refused before the key is even read: nothing is set for a cross-site post or a broken next
+        why = cross_site(request)
+        if why:
+            return _refused("Sign-in refused", f"A sign-in from another site is refused ({why}).", 403)
+        if _has_control(request.form.get("next", "")):
+            return _refused("Bad request", "next must not hold control characters (CR, LF, ...).", 400)
         key_id, error = sessions.review_key(request.form.get("key", ""))
         if key_id is not None:
             sessions.sign_in(key_id)
@@ -109,6 +129,9 @@ def sign_in():
 @bp.route("/sign-out", methods=["POST"])
 @scoped("review")
 def sign_out_route():
+    why = cross_site(request)
+    if why:
+        return _refused("Sign-out refused", f"A sign-out from another site is refused ({why}).", 403)
     sessions.sign_out()
     return redirect(url_for("review.sign_in"))
 

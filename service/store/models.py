@@ -226,6 +226,20 @@ class ConsoleSecret(BaseModel):
     value = pw.CharField(max_length=128)
 
 
+class ConsoleSession(BaseModel):
+    """One /review sign-in: the cookie holds only a random token, this row holds its hash (console_sessions.py).
+
+    A session is valid while not ended and before expires_at, fixed at sign-in (no request extends it);
+    signing out sets ended_at, so a copied cookie stops working on every worker at once.
+    """
+
+    token_hash = pw.CharField(max_length=64, unique=True)
+    key_id = pw.IntegerField(index=True)
+    signed_in_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+    ended_at = pw.DateTimeField(null=True)
+
+
 class PolicyVersion(BaseModel):
     """One activation of a policy: every file's text, who activated it, and the store revision it took effect at.
 
@@ -242,7 +256,7 @@ class PolicyVersion(BaseModel):
 MODELS: list[type[BaseModel]] = [
     StoreRevision, SchemaVersion, Organization, User, Membership, Product,
     ProductAuthorization, Assignment, Partnership, PartnershipProduct,
-    Invitation, InvitationProduct, Invoice, ApiKey, Event, HistoryEntry, ConsoleSecret, PolicyVersion,
+    Invitation, InvitationProduct, Invoice, ApiKey, Event, HistoryEntry, ConsoleSecret, ConsoleSession, PolicyVersion,
 ]
 
 # R11: at most one active partnership per (partner, customer) pair, in the schema.
