@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from service.policy.active import build_engine
 from service.decide.engine import Engine
 from service.decide.checks import PolicyError, manifest_files
+from service.policy.prepare import Readiness, stage, unstage, wait_seconds, wait_until_prepared
 from service.policy.versions import StoredPolicy, active_policy, record_activation, version_of
 from service.analysis.tables import DEFAULT_TABLE_DIR, load_tables, report, run_in_temporary_sqlite
 
@@ -45,12 +46,29 @@ def activator() -> str:
     return os.environ.get("AUTHZ_ACTIVATED_BY") or getpass.getuser()
 
 
-def activate(files: dict[str, str], by: str, *, if_changed: bool = False) -> tuple[StoredPolicy, bool]:
-    """Record `files` as the active version (validated by the caller); (active version, whether recorded)."""
+def activate(files: dict[str, str], by: str, *, if_changed: bool = False,
+             wait: float | None = None) -> tuple[StoredPolicy, bool]:
+    """Record `files` as the active version (validated by the caller); (active version, whether recorded).
+
+    Two phases (service/policy/prepare.py): the version is staged and every live worker builds it,
+    for at most `wait` seconds (AUTHZ_ACTIVATION_WAIT by default), then the switch is recorded."""
+    stored, recorded, _ready = activate_prepared(files, by, if_changed=if_changed, wait=wait)
+    return stored, recorded
+
+
+def activate_prepared(files: dict[str, str], by: str, *, if_changed: bool = False, wait: float | None = None
+                      ) -> tuple[StoredPolicy, bool, Readiness | None]:
+    """activate(), and who of the live workers had built the version when it switched (None: no switch)."""
     current = active_policy()
-    if if_changed and current is not None and current.version == version_of(files):
-        return current, False
-    return record_activation(files, by), True
+    version = version_of(files)
+    if if_changed and current is not None and current.version == version:
+        return current, False, None
+    stage(version, files)
+    try:
+        ready = wait_until_prepared(version, wait_seconds() if wait is None else wait)
+        return record_activation(files, by), True, ready
+    finally:
+        unstage(version)
 
 
 def read_decision_log(path: Path) -> Iterator[dict[str, Any]]:

@@ -105,12 +105,15 @@ def policy() -> None:
 @policy.command("activate")
 @click.argument("folder", required=False, type=FOLDER)
 @click.option("--if-changed", is_flag=True, help="Record nothing when the folder is the active version already.")
-def activate_command(folder: Path | None, if_changed: bool) -> None:
+@click.option("--wait", "wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="How long the serving workers may take to build the version before the switch "
+                   "(default AUTHZ_ACTIVATION_WAIT, else 30).")
+def activate_command(folder: Path | None, if_changed: bool, wait: float | None) -> None:
     """Validate FOLDER (default policies/: load, strict checks, decision tables) and make it the active version.
 
     A candidate that fails any check is refused (exit 2) and changes nothing.
     """
-    from service.analysis.candidates import activate, activator, check_tables, load_candidate
+    from service.analysis.candidates import activate_prepared, activator, check_tables, load_candidate
     from service.decide.checks import PolicyError
     try:
         files, engine = load_candidate(folder or POLICY_DIR)
@@ -122,12 +125,24 @@ def activate_command(folder: Path | None, if_changed: bool) -> None:
             database.close()
     open_database()
     init_schema()
-    stored, recorded = activate(files, activator(), if_changed=if_changed)
+    try:
+        stored, recorded, ready = activate_prepared(files, activator(), if_changed=if_changed, wait=wait)
+    except ValueError as exc:  # AUTHZ_ACTIVATION_WAIT malformed
+        fail(str(exc))
     if recorded:
         click.echo(f"activated policy {stored.version} at store revision {stored.revision} "
-                   f"({len(files)} files, by {stored.activated_by})")
+                   f"({len(files)} files, by {stored.activated_by}); {_prepared_line(ready)}")
+        if ready is not None and ready.waiting:
+            click.echo(f"warning: {len(ready.waiting)} worker(s) had not built it in time and build it on their "
+                       f"next decision: {', '.join(ready.waiting)}", err=True)
     else:
         click.echo(f"policy {stored.version} is already active (since revision {stored.revision})")
+
+
+def _prepared_line(ready: Any) -> str:
+    if ready is None or not (ready.prepared or ready.waiting):
+        return "no serving worker was running"
+    return f"built beforehand by {len(ready.prepared)} of {len(ready.prepared) + len(ready.waiting)} serving workers"
 
 
 @policy.command("show")

@@ -44,29 +44,51 @@ def build_engine(files: dict[str, str], **options: Any) -> Engine:
 
 
 class _VersionCache:
-    """Per process: version -> its built engine, or the PolicyError it failed with."""
+    """Per process: version -> its built engine, or the PolicyError it failed with.
+
+    Two locks: `lock` guards the dict only (a decision asking for a built version never waits for a
+    build), `building` serializes the builds (oso initialisation is not thread-safe, osohq/oso#1665),
+    so the rollout watcher can build a staged version while the threads go on deciding."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.built: OrderedDict[str, Engine | PolicyError] = OrderedDict()
-        self.lock = threading.Lock()  # oso initialisation is not thread-safe (osohq/oso#1665)
+        self.lock = threading.Lock()
+        self.building = threading.Lock()
 
-    def get(self, version: str) -> Engine:
+    def _kept(self, version: str) -> Engine | PolicyError | None:
         with self.lock:
             found = self.built.get(version)
-            if found is None:
-                found = self._build(version)
-                self.built[version] = found
-                while len(self.built) > ENGINES_KEPT:
-                    self.built.popitem(last=False)
+            if found is not None:
+                self.built.move_to_end(version)
+            return found
+
+    def _keep(self, version: str, built: Engine | PolicyError) -> None:
+        with self.lock:
+            self.built[version] = built
             self.built.move_to_end(version)
+            while len(self.built) > ENGINES_KEPT:
+                self.built.popitem(last=False)
+
+    def has(self, version: str) -> bool:
+        return self._kept(version) is not None
+
+    def get(self, version: str, files: dict[str, str] | None = None) -> Engine:
+        """The engine of `version`, built now if need be (from `files`, else from the store's copy)."""
+        found = self._kept(version)
+        if found is None:
+            with self.building:
+                found = self._kept(version)  # built by another thread while this one waited
+                if found is None:
+                    found = self._build(version, files)
+                    self._keep(version, found)
         if isinstance(found, PolicyError):
             raise found
         return found
 
     @staticmethod
-    def _build(version: str) -> Engine | PolicyError:
-        files = stored_files(version)
+    def _build(version: str, files: dict[str, str] | None) -> Engine | PolicyError:
+        files = files if files is not None else stored_files(version)
         if files is None:
             return PolicyError(f"policy version {version} is not in the store")
         try:
@@ -81,12 +103,22 @@ class _VersionCache:
 _cache: _VersionCache | None = None
 
 
-def engine_for_version(version: str) -> Engine:
-    """The (cached) engine of a stored policy version; PolicyError if it cannot be built."""
+def _process_cache() -> _VersionCache:
     global _cache
     if _cache is None or _cache.pid != os.getpid():  # a forked child builds its own Oso
         _cache = _VersionCache()
-    return _cache.get(version)
+    return _cache
+
+
+def engine_for_version(version: str, files: dict[str, str] | None = None) -> Engine:
+    """The (cached) engine of a policy version, built from `files` or the store's copy; PolicyError
+    if it cannot be built."""
+    return _process_cache().get(version, files)
+
+
+def is_built(version: str) -> bool:
+    """Whether this process holds the engine of `version` (or its load error) already."""
+    return _process_cache().has(version)
 
 
 def _refused(reason: str, version: str, revision: int, **details: Any) -> Decision:

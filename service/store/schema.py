@@ -15,10 +15,11 @@ from .history import ensure_history, seed_history
 from .ids import rebuild_without_id_reuse
 from .models import MODELS, SchemaVersion, StoreRevision
 from .moments import record_moment
+from .rollout_models import ROLLOUT_MODELS
 from .scope_migration import widen_api_key_scopes
 
 # Bump when a model changes, and add the step that brings an older store up to it.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _add_store_epoch() -> None:
@@ -43,7 +44,8 @@ def _allow_review_keys() -> None:
 # version -> the step that brings a store of version - 1 to it
 # v3 (the policy_version table) is made by create_tables(MODELS, safe=True)
 MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None, 4: _start_history,
-                                             5: rebuild_without_id_reuse, 6: _allow_review_keys}
+                                             5: rebuild_without_id_reuse, 6: _allow_review_keys,
+                                             7: lambda: None}  # v7: the rollout tables, made by create_tables
 
 
 @contextlib.contextmanager
@@ -73,7 +75,7 @@ def init_schema() -> None:
     """Create what is missing and migrate an older store to SCHEMA_VERSION; safe to run again."""
     with _sqlite_foreign_keys_off(), database.atomic():
         existing = _stored_version()
-        database.create_tables(MODELS + AUDIT_MODELS, safe=True)
+        database.create_tables(MODELS + AUDIT_MODELS + ROLLOUT_MODELS, safe=True)
         if existing is not None:
             for version in range(existing + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version]()

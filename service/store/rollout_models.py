@@ -1,0 +1,30 @@
+"""The tables of a two-phase activation: a version staged for the workers to build, and each worker's
+heartbeat naming the staged versions it has built (service/policy/prepare.py).
+
+Neither table holds a fact or decides anything: they only let `authz policy activate` wait until every
+live worker is ready for the new version before it switches.
+"""
+from __future__ import annotations
+
+import peewee as pw
+
+from .models import BaseModel, utcnow
+
+
+class StagedPolicy(BaseModel):
+    """A version about to be activated: its files, for the workers to build before the switch."""
+
+    version = pw.CharField(max_length=16, primary_key=True)
+    files = pw.TextField()  # JSON {file name: text}, as in policy_version
+    staged_at = pw.DateTimeField(default=utcnow)
+
+
+class EngineWorker(BaseModel):
+    """One serving worker process, as it last reported itself."""
+
+    worker = pw.CharField(max_length=200, primary_key=True)  # host:pid:boot id
+    seen_at = pw.FloatField()  # the worker's clock (UNIX seconds): a heartbeat older than LIVE_SECONDS is gone
+    prepared = pw.TextField(default="[]")  # JSON list of the staged versions this worker has built
+
+
+ROLLOUT_MODELS: list[type[BaseModel]] = [StagedPolicy, EngineWorker]
