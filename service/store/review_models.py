@@ -8,6 +8,7 @@ import peewee as pw
 
 from .models import BaseModel, utcnow
 
+
 class ExportRecord(BaseModel):
     """The manifest of one export served by the console, kept so that a CSV's manifest can be fetched after it."""
 
