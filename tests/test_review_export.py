@@ -91,3 +91,20 @@ def test_bad_input_is_a_400_naming_the_field(store_url: str, tmp_path: Path, que
     api = _signed_in(store_url, tmp_path, DEMO_WORLD)
     answer = api.client.get(f"/review/export?{query}")
     assert answer.status_code == 400 and answer.json["field"] == field
+
+
+def test_authz_export_writes_the_rows_and_their_manifest(store_url: str, tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+    from service.cli.main import main as authz
+    api = _signed_in(store_url, tmp_path, DEMO_WORLD)
+    served = json.loads(api.client.get("/review/export?format=json").get_data(as_text=True))
+    monkeypatch.setenv("DATABASE_URL", store_url)
+    out = tmp_path / "export.csv"
+    result = CliRunner().invoke(authz, ["export", "--format", "csv", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "export.csv.manifest.json").read_text())
+    assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert manifest["rows"] == served["manifest"]["rows"] and manifest["revision"] == served["manifest"]["revision"]
+    parsed = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [(r["user"], r["action"], r["resource"]) for r in parsed] == \
+           [(r["user"], r["action"], r["resource"]) for r in served["rows"]]
