@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from service.store import models as m
-from service.store.models import utcnow
+from service.store.history import decision_moment
 
 from service.decide.facts import Invitation, Invoice, Organization, Partnership, Product, User
 
@@ -94,7 +94,7 @@ def _invoices(is_partner: dict[int, bool], active: dict[int, list[Partnership]])
 
 
 def _invitations() -> Iterator[Subject]:
-    now = utcnow()
+    now = decision_moment()  # now, or the past moment asked (history.as_of): invitations expire by it
     for row in m.Invitation.select(m.Invitation.id, m.Invitation.partner, m.Invitation.customer,
                                    m.Invitation.inviting_side, m.Invitation.status,
                                    m.Invitation.expires_at).order_by(m.Invitation.id).tuples():

@@ -239,6 +239,9 @@ for _command in _policy_commands: main.add_command(_command)  # impact, policy a
 from service.cli.audit import COMMANDS as _audit_commands  # noqa: E402
 for _command in _audit_commands: main.add_command(_command)  # decisions show|prune, replay, history prune
 
+from service.cli.export import export as _export  # noqa: E402
+main.add_command(_export)  # authz export: the auditor's export (docs/review-console.md)
+
 
 if __name__ == "__main__":
     main()

@@ -15,11 +15,12 @@ from .history import ensure_history, seed_history
 from .ids import rebuild_without_id_reuse
 from .models import MODELS, SchemaVersion, StoreRevision
 from .moments import record_moment
+from .review_models import REVIEW_MODELS
 from .rollout_models import ROLLOUT_MODELS
 from .scope_migration import widen_api_key_scopes
 
 # Bump when a model changes, and add the step that brings an older store up to it.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def _add_store_epoch() -> None:
@@ -42,10 +43,11 @@ def _allow_review_keys() -> None:
 
 
 # version -> the step that brings a store of version - 1 to it
-# v3 (the policy_version table) is made by create_tables(MODELS, safe=True)
+# v3 (the policy_version table) and v7 (the console's export records, review_models.py) are
+# new tables only: create_tables(..., safe=True) makes them
 MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None, 4: _start_history,
-                                             5: rebuild_without_id_reuse, 6: _allow_review_keys,
-                                             7: lambda: None}  # v7: the rollout tables, made by create_tables
+                                             5: rebuild_without_id_reuse, 6: _allow_review_keys, 7: lambda: None,
+                                             8: lambda: None}  # v8: the policy rollout tables (rollout_models.py)
 
 
 @contextlib.contextmanager
@@ -75,7 +77,7 @@ def init_schema() -> None:
     """Create what is missing and migrate an older store to SCHEMA_VERSION; safe to run again."""
     with _sqlite_foreign_keys_off(), database.atomic():
         existing = _stored_version()
-        database.create_tables(MODELS + AUDIT_MODELS + ROLLOUT_MODELS, safe=True)
+        database.create_tables(MODELS + AUDIT_MODELS + REVIEW_MODELS + ROLLOUT_MODELS, safe=True)
         if existing is not None:
             for version in range(existing + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version]()
