@@ -11,6 +11,7 @@ import pytest
 
 from service.api import create_app
 from service.api.auth import create_key, revoke_key
+from service.decide.vocabulary import actions_for
 
 from test_api_support import Api, make_api
 
@@ -42,6 +43,9 @@ def _signed_in(api: Api) -> Api:
 def test_no_page_opens_without_signing_in(console: Api, demo) -> None:
     for path in _paths(demo):
         answer = console.client.get(path)
+        if "format=" in path:  # an export answers 401 JSON, never the HTML sign-in form
+            assert answer.status_code == 401 and answer.json["error"] == "session_required", path
+            continue
         assert answer.status_code == 302 and answer.headers["Location"].startswith("/review/sign-in?next="), path
 
 
@@ -110,14 +114,16 @@ def test_the_customer_page_is_v1_subjects_for_every_action(console: Api, demo) -
     for key in ("baeckerei", "anwalt", "webwerk", "zahnarzt"):
         ref = demo[key]
         body = console.client.get(f"/review/customers/{_id(ref)}?format=json").json
-        assert set(body) == {"customer", "access", "policy_version", "revision"} and body["customer"] == ref
+        assert set(body) == {"customer", "resources", "access", "at", "policy_version", "revision"}
+        assert body["customer"] == ref and body["resources"][0] == ref and body["at"] is None
         expected = []
-        for action in ("manage_users", "manage_products", "view_billing", "appoint_legal_representative",
-                       "add_customer", "invite_partner", "export_customers", "assign_collaborators",
-                       "access_account"):
-            subjects = console.post("/v1/subjects", {"action": action, "resource": ref}).json["subjects"]
-            expected += [{"user": s["user"], "action": action, "reasons": s["reasons"]} for s in subjects]
+        for resource in body["resources"]:
+            for action in actions_for(resource.split(":")[0]):
+                subjects = console.post("/v1/subjects", {"action": action, "resource": resource}).json["subjects"]
+                expected += [{"user": s["user"], "action": action, "resource": resource, "reasons": s["reasons"]}
+                             for s in subjects]
         assert body["access"] == expected
+        assert any(r.startswith("product:") for r in body["resources"]) or key != "baeckerei"
         rows = list(csv.DictReader(io.StringIO(console.client.get(f"/review/customers/{_id(ref)}?format=csv")
                                                .get_data(as_text=True))))
         assert [(r["user"], r["action"], json.loads(r["reasons"])) for r in rows] == \
