@@ -246,3 +246,19 @@ def test_search_is_paged_in_natural_order_with_its_total(console: Api, demo) -> 
     csv_rows = list(csv.DictReader(io.StringIO(console.client.get("/review/search?format=csv&q=omega")
                                                .get_data(as_text=True))))
     assert len(csv_rows) == 120
+
+
+def test_why_not_shows_the_why_not_entries_of_v1_check(console: Api, demo) -> None:
+    _signed_in(console)
+    question = {"actor": demo["carla"], "action": "access_account", "resource": demo["metzgerei"]}
+    api = console.post("/v1/check", {**question, "explain": True}).json
+    body = console.client.get("/review/why-not", query_string={**question, "format": "json"}).json
+    assert api["allowed"] is False and body["allowed"] is False
+    assert body["reasons"] == api["reasons"] and all("text" in r and "missing" in r for r in body["reasons"])
+    html = console.client.get("/review/why-not", query_string=question).get_data(as_text=True)
+    assert "Denied" in html and body["reasons"][0]["text"].split(":")[0] in html
+    page = console.client.get(f"/review/customers/{_id(demo['metzgerei'])}").get_data(as_text=True)
+    assert 'action="/review/why-not"' in page
+    allowed = console.client.get("/review/why-not", query_string={**question, "resource": demo["baeckerei"],
+                                                                  "format": "json"}).json
+    assert allowed["allowed"] is True

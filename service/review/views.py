@@ -14,6 +14,7 @@ from service.decide.engine import Engine
 from service.queries.in_force import PolicyUnavailable
 
 from . import pages
+from .whynot_page import why_not_page
 from .moment import BadMoment, asked_moment
 from .paging import BadArgument, page_number
 from . import session as sessions
@@ -160,6 +161,14 @@ def user(user_id: int):
 @scoped("review")
 def rule(rule: str):
     return respond(pages.rule_page(_engine(), rule, asked_moment(request.args)))
+
+
+@bp.route("/why-not")
+@scoped("review")
+def why_not():
+    args = request.args
+    return respond(why_not_page(_engine(), args.get("actor", ""), args.get("action", ""), args.get("resource", ""),
+                                asked_moment(args)))
 
 
 @bp.route("/style.css")
