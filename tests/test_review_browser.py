@@ -116,12 +116,13 @@ def test_no_page_opens_without_signing_in(server: Server, browser_page, demo, tm
     page = browser_page
     for path in ("/review/", f"/review/customers/{demo['baeckerei'].split(':')[1]}",
                  f"/review/partners/{demo['webwerk'].split(':')[1]}", f"/review/users/{demo['carla'].split(':')[1]}",
-                 "/review/rules/R12", "/review/search?q=anna",
-                 f"/review/customers/{demo['baeckerei'].split(':')[1]}?format=csv"):
+                 "/review/rules/R12", "/review/search?q=anna"):
         page.goto(server.base + path)
         assert "/review/sign-in" in page.url, path
         assert page.locator("h1").inner_text() == "Sign in"
     _shoot(page, tmp_path, "sign-in")
+    exported = page.request.get(f"{server.base}/review/customers/{demo['baeckerei'].split(':')[1]}?format=csv")
+    assert exported.status == 401 and exported.json()["error"] == "session_required"  # never the HTML form
     _, check_key = create_key("not-a-reviewer", "check")
     _sign_in(page, server, "/review/", check_key)
     assert "/review/sign-in" in page.url and "does not open the review console" in page.inner_text(".error")
@@ -140,11 +141,15 @@ def test_a_reviewer_walks_customer_user_rule(server: Server, browser_page, demo,
 
     # the page shows what /v1/subjects answers, action by action
     rows = _table(page, "table.access")
-    shown = {(r[0], r[2]) for r in rows}
+    shown = {(r[0], r[3].split()[0], r[4]) for r in rows}
+    resources = page.request.get(f"{server.base}/review/customers/{customer.split(':')[1]}?format=json").json()[
+        "resources"]
+    assert any(r.startswith("product:") for r in resources)  # products and invoices too
     expected = set()
-    for action in actions_for("organization"):
-        answer = server.post_json("/v1/subjects", {"action": action, "resource": customer}, check_key)
-        expected |= {(s["user"], action) for s in answer["subjects"]}
+    for resource in resources:
+        for action in actions_for(resource.split(":")[0]):
+            answer = server.post_json("/v1/subjects", {"action": action, "resource": resource}, check_key)
+            expected |= {(s["user"], resource, action) for s in answer["subjects"]}
     assert shown == expected and len(shown) == len(rows)
 
     # the CSV export holds the same rows as the page
@@ -152,7 +157,7 @@ def test_a_reviewer_walks_customer_user_rule(server: Server, browser_page, demo,
     assert exported.ok
     csv_rows = list(csv.DictReader(io.StringIO(exported.text())))
     assert [(r["user"], r["name"], r["action"], r["rules"]) for r in csv_rows] == \
-           [(r[0], r[1], r[2], r[3]) for r in rows]
+           [(r[0], r[1], r[4], r[5]) for r in rows]
 
     # follow a link to a user, then an R-number to its rule page
     page.click(f"table.access a[href='/review/users/{demo['carla'].split(':')[1]}'] >> nth=0")
@@ -181,3 +186,40 @@ def test_a_reviewer_walks_customer_user_rule(server: Server, browser_page, demo,
     page.wait_for_load_state()
     page.goto(f"{server.base}/review/users/{demo['carla'].split(':')[1]}")
     assert "/review/sign-in" in page.url
+
+
+def test_a_reviewer_asks_a_past_moment_and_why_not(server: Server, browser_page, demo, tmp_path: Path) -> None:
+    """"Who could reach X at revision R" (an assignment removed since) and "why can't user Z reach X",
+    each compared with the API (/v1/subjects with at_revision, /v1/check with explain)."""
+    from service.store.models import Assignment
+    page = browser_page
+    _, review_key = create_key("browser-reviewer", "review")
+    _, check_key = create_key("browser-check", "check")
+    _, write_key = create_key("browser-write", "write")
+    carla = demo["carla"]
+    assignment = Assignment.select().where(Assignment.user == int(carla.split(":")[1])).order_by(Assignment.id).first()
+    customer = f"organization:{assignment.customer_id}"
+    past = server.post_json("/v1/check", {"actor": carla, "action": "access_account", "resource": customer},
+                            check_key)["revision"]
+    request = urllib.request.Request(f"{server.base}/v1/assignments/{assignment.id}", method="DELETE",
+                                     headers={"Authorization": f"Bearer {write_key}"})
+    urllib.request.urlopen(request).read()
+    _sign_in(page, server, f"/review/customers/{customer.split(':')[1]}?at_revision={past}", review_key)
+    assert f"store revision {past}" in page.inner_text("div.moment")
+    then = {r[0] for r in _table(page, "table.access") if r[4] == "access_account" and r[3].split()[0] == customer}
+    api = server.post_json("/v1/subjects", {"action": "access_account", "resource": customer, "at_revision": past},
+                           check_key)
+    assert then == {s["user"] for s in api["subjects"]} and carla in then
+    _shoot(page, tmp_path, "customer-at")
+
+    # why can't carla reach the customer now? the form on the page, then the answer of /v1/check explain
+    page.goto(f"{server.base}/review/customers/{customer.split(':')[1]}")
+    page.fill("form.whynot input[name=actor]", carla)
+    page.fill("form.whynot input[name=action]", "access_account")
+    page.click("form.whynot button")
+    page.wait_for_load_state()
+    assert "Denied" in page.inner_text("p.verdict")
+    explained = server.post_json("/v1/check", {"actor": carla, "action": "access_account", "resource": customer,
+                                               "explain": True}, check_key)
+    assert [r[2] for r in _table(page, "table.whynot")] == [r["text"] for r in explained["reasons"]]
+    _shoot(page, tmp_path, "why-not")

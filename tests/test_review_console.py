@@ -11,6 +11,7 @@ import pytest
 
 from service.api import create_app
 from service.api.auth import create_key, revoke_key
+from service.decide.vocabulary import actions_for
 
 from test_api_support import Api, make_api
 
@@ -42,6 +43,9 @@ def _signed_in(api: Api) -> Api:
 def test_no_page_opens_without_signing_in(console: Api, demo) -> None:
     for path in _paths(demo):
         answer = console.client.get(path)
+        if "format=" in path:  # an export answers 401 JSON, never the HTML sign-in form
+            assert answer.status_code == 401 and answer.json["error"] == "session_required", path
+            continue
         assert answer.status_code == 302 and answer.headers["Location"].startswith("/review/sign-in?next="), path
 
 
@@ -110,14 +114,16 @@ def test_the_customer_page_is_v1_subjects_for_every_action(console: Api, demo) -
     for key in ("baeckerei", "anwalt", "webwerk", "zahnarzt"):
         ref = demo[key]
         body = console.client.get(f"/review/customers/{_id(ref)}?format=json").json
-        assert set(body) == {"customer", "access", "policy_version", "revision"} and body["customer"] == ref
+        assert set(body) == {"customer", "resources", "access", "at", "policy_version", "revision"}
+        assert body["customer"] == ref and body["resources"][0] == ref and body["at"] is None
         expected = []
-        for action in ("manage_users", "manage_products", "view_billing", "appoint_legal_representative",
-                       "add_customer", "invite_partner", "export_customers", "assign_collaborators",
-                       "access_account"):
-            subjects = console.post("/v1/subjects", {"action": action, "resource": ref}).json["subjects"]
-            expected += [{"user": s["user"], "action": action, "reasons": s["reasons"]} for s in subjects]
+        for resource in body["resources"]:
+            for action in actions_for(resource.split(":")[0]):
+                subjects = console.post("/v1/subjects", {"action": action, "resource": resource}).json["subjects"]
+                expected += [{"user": s["user"], "action": action, "resource": resource, "reasons": s["reasons"]}
+                             for s in subjects]
         assert body["access"] == expected
+        assert any(r.startswith("product:") for r in body["resources"]) or key != "baeckerei"
         rows = list(csv.DictReader(io.StringIO(console.client.get(f"/review/customers/{_id(ref)}?format=csv")
                                                .get_data(as_text=True))))
         assert [(r["user"], r["action"], json.loads(r["reasons"])) for r in rows] == \
@@ -192,3 +198,67 @@ def test_search_takes_any_text_literally(console: Api, demo) -> None:
     for query in ("%", "_", "99999999999999999999", "user:99999999999999999999", "'; DROP TABLE users; --", "\\"):
         answer = console.client.get("/review/search", query_string={"format": "json", "q": query})
         assert answer.status_code == 200 and answer.json["results"] == [], query
+
+
+def test_pages_at_a_past_moment_answer_as_the_api_with_at(console: Api, demo) -> None:
+    """A fact removed after revision R: the pages ?at_revision=R answer as /v1/subjects and /v1/list with
+    at_revision=R (the removed access still there), and the present pages without it."""
+    _signed_in(console)
+    before = console.client.get(f"/review/users/{_id(demo['carla'])}?format=json").json
+    past = before["revision"]
+    from service.store.models import Assignment
+    mine = Assignment.select().where(Assignment.user == int(_id(demo["carla"]))).order_by(Assignment.id).first()
+    assert console.write("DELETE", f"/v1/assignments/{mine.id}").status_code == 200
+    customer = f"organization:{mine.customer_id}"
+    then = console.client.get(f"/review/customers/{_id(customer)}?format=json&at_revision={past}").json
+    now = console.client.get(f"/review/customers/{_id(customer)}?format=json").json
+    assert then["revision"] == past and now["revision"] > past and then["at"] is not None
+    for body, extra in ((then, {"at_revision": past}), (now, {})):
+        expected = [{"user": s["user"], "action": "access_account", "resource": customer, "reasons": s["reasons"]}
+                    for s in console.post("/v1/subjects", {"action": "access_account", "resource": customer,
+                                                           **extra}).json["subjects"]]
+        assert [a for a in body["access"] if a["action"] == "access_account" and a["resource"] == customer] == expected
+    users_then = {a["user"] for a in then["access"] if a["action"] == "access_account"}
+    users_now = {a["user"] for a in now["access"] if a["action"] == "access_account"}
+    assert demo["carla"] in users_then - users_now
+    page_then = console.client.get(f"/review/users/{_id(demo['carla'])}?format=json&at_revision={past}").json
+    listed = console.post("/v1/list", {"actor": demo["carla"], "action": "access_account",
+                                       "resource_type": "organization", "at_revision": past}).json["ids"]
+    assert sorted(m["resource"] for m in page_then["may"] if m["action"] == "access_account") == sorted(listed)
+    html = console.client.get(f"/review/customers/{_id(customer)}?at_revision={past}").get_data(as_text=True)
+    assert f"store revision <strong>{past}</strong>" in html and "As of" in html
+    assert console.client.get(f"/review/customers/{_id(customer)}?at=yesterday").status_code == 400
+    assert console.client.get(f"/review/customers/{_id(customer)}?at_revision=999999").status_code == 400
+
+
+def test_search_is_paged_in_natural_order_with_its_total(console: Api, demo) -> None:
+    _signed_in(console)
+    for n in (10, 9, 100):
+        console.write("POST", "/v1/organizations", {"name": f"Zeta {n}", "partner": False})
+    body = console.client.get("/review/search?format=json&q=zeta").json
+    assert [r["name"] for r in body["results"]] == ["Zeta 9", "Zeta 10", "Zeta 100"] and body["total"] == 3
+    for n in range(120):
+        console.write("POST", "/v1/organizations", {"name": f"Omega {n}", "partner": False})
+    first = console.client.get("/review/search?format=json&q=omega").json
+    second = console.client.get("/review/search?format=json&q=omega&page=2").json
+    assert first["total"] == 120 and len(first["results"]) == 100 and len(second["results"]) == 20
+    assert second["results"][-1]["name"] == "Omega 119"
+    csv_rows = list(csv.DictReader(io.StringIO(console.client.get("/review/search?format=csv&q=omega")
+                                               .get_data(as_text=True))))
+    assert len(csv_rows) == 120
+
+
+def test_why_not_shows_the_why_not_entries_of_v1_check(console: Api, demo) -> None:
+    _signed_in(console)
+    question = {"actor": demo["carla"], "action": "access_account", "resource": demo["metzgerei"]}
+    api = console.post("/v1/check", {**question, "explain": True}).json
+    body = console.client.get("/review/why-not", query_string={**question, "format": "json"}).json
+    assert api["allowed"] is False and body["allowed"] is False
+    assert body["reasons"] == api["reasons"] and all("text" in r and "missing" in r for r in body["reasons"])
+    html = console.client.get("/review/why-not", query_string=question).get_data(as_text=True)
+    assert "Denied" in html and body["reasons"][0]["text"].split(":")[0] in html
+    page = console.client.get(f"/review/customers/{_id(demo['metzgerei'])}").get_data(as_text=True)
+    assert 'action="/review/why-not"' in page
+    allowed = console.client.get("/review/why-not", query_string={**question, "resource": demo["baeckerei"],
+                                                                  "format": "json"}).json
+    assert allowed["allowed"] is True

@@ -9,9 +9,12 @@ it is refused (PolicyUnavailable), never drawn without the policy.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +23,14 @@ from service.decide.refs import Ref
 from service.policy.rulebook import Clause, statements, version_clauses
 from service.analysis.tables import DEFAULT_TABLE_DIR, load_tables
 from service.decide.vocabulary import ACTIONS, actions_for
-from service.queries.in_force import build_in_force
+from service.audit.past import Moment, facts_at
 from service.queries.lists import list_allowed, list_ids
 from service.queries.subjects import who_can
 from service.store.fast_sql import fetch_all as _rows
 from service.store.schema import revision_stamp
+
+from .moment import build_at, moment_data
+from .paging import natural_key, one_page
 
 EVERYTHING = 10**9  # list limit: the whole answer
 
@@ -105,31 +111,76 @@ def _organization(org_id: int) -> tuple[int, str, bool]:
 # -- a customer: who can act on it, for every action, and why ------------------------------
 
 
-def _decided_by(engine: Engine) -> dict[str, Any]:
-    """What every page's answers were decided with: the version in force and the store's revision."""
-    return {"policy_version": engine.policy_version, "revision": revision_stamp()[1]}
+def _decided_by(engine: Engine, moment: Moment | None = None) -> dict[str, Any]:
+    """What every page's answers were decided with: the moment (`at`: null for the present), the version
+    in force then and the store's revision (a past one inside history.as_of)."""
+    return {**moment_data(moment), "policy_version": engine.policy_version, "revision": revision_stamp()[1]}
 
 
-def customer_page(engine: Any, org_id: int) -> Page:
-    return build_in_force(engine, lambda concrete: _customer_page(concrete, org_id))
+def customer_page(engine: Any, org_id: int, moment: Moment | None = None) -> Page:
+    return build_at(engine, moment, lambda concrete: _customer_page(concrete, org_id, moment))
 
 
-def _customer_page(engine: Engine, org_id: int) -> Page:
+def customer_resources(org_id: int) -> list[Ref]:
+    """The customer's organization, then its products and invoices (facts: what exists, not who may)."""
+    products = _rows("SELECT id FROM product WHERE organization_id = ? ORDER BY id", (org_id,))
+    invoices = _rows("SELECT id FROM invoice WHERE organization_id = ? ORDER BY id", (org_id,))
+    return [Ref("organization", org_id), *(Ref("product", r[0]) for r in products),
+            *(Ref("invoice", r[0]) for r in invoices)]
+
+
+def access_on(engine: Engine, refs: list[Ref]) -> list[dict[str, Any]]:
+    """Who may take each action of each resource, with every reason: /v1/subjects for each (resource, action)."""
+    return [{"user": s.user, "action": action, "resource": str(ref), "reasons": s.reasons}
+            for ref in refs for action in actions_for(ref.type) for s in who_can(engine, action, ref).subjects]
+
+
+def _sides(org_id: int, partner_ids: list[int], user_ids: list[int]) -> dict[int, str]:
+    """Which side each user acts from: `customer` (a member of it), `partner` (a member of one of its
+    partners), else `other`. A label from memberships; whether they may act is the engine's answer."""
+    if not user_ids:
+        return {}
+    sides: dict[int, str] = {}
+    for user_id, organization in _rows(f"SELECT user_id, organization_id FROM membership WHERE user_id IN "
+                                       f"({_marks(user_ids)})", tuple(user_ids)):
+        side = "customer" if organization == org_id else "partner" if organization in partner_ids else ""
+        if side and sides.get(user_id) != "customer":
+            sides[user_id] = side
+    return sides
+
+
+def _customer_page(engine: Engine, org_id: int, moment: Moment | None) -> Page:
     _, name, is_partner = _organization(org_id)
-    ref = Ref("organization", org_id)
-    access = [{"user": s.user, "action": action, "reasons": s.reasons}
-              for action in actions_for("organization") for s in who_can(engine, action, ref).subjects]
-    users = names("user", [int(a["user"].split(":")[1]) for a in access])
-    rows = [{"user": a["user"], "name": users.get(int(a["user"].split(":")[1]), ""), "action": a["action"],
-             "rules": " ".join(rules_of(a["reasons"])), "why": describe(a["reasons"]),
-             "reasons": json.dumps(a["reasons"], sort_keys=True)} for a in access]
+    resources = customer_resources(org_id)
+    access = access_on(engine, resources)
     partners = _rows("SELECT p.id, o.id, o.name, p.access, p.payment_mode FROM partnership p JOIN organization o "
                      "ON o.id = p.partner_id WHERE p.customer_id = ? AND p.status = 'active' ORDER BY o.name",
                      (org_id,))
-    return Page(f"Customer {name}", "customer.html", {"customer": str(ref), "access": access, **_decided_by(engine)},
-                {"access": Table(["user", "name", "action", "rules", "why", "reasons"], rows)},
-                {"org": {"ref": str(ref), "id": org_id, "name": name, "is_partner": is_partner},
-                 "partners": [dict(zip(("partnership", "id", "name", "access", "payment_mode"), p)) for p in partners]})
+    user_ids = sorted({_id_of(a["user"]) for a in access})
+    users = names("user", user_ids)
+    sides = _sides(org_id, [p[1] for p in partners], user_ids)
+    labels = {"product": names("product", [r.id for r in resources if r.type == "product"])}
+    rows = [{"user": a["user"], "name": users.get(_id_of(a["user"]), ""), "side": sides.get(_id_of(a["user"]), "other"),
+             "resource": a["resource"], "resource_name": _label(labels, a["resource"]), "action": a["action"],
+             "rules": " ".join(rules_of(a["reasons"])), "why": describe(a["reasons"]),
+             "reasons": json.dumps(a["reasons"], sort_keys=True)} for a in access]
+    return Page(f"Customer {name}", "customer.html",
+                {"customer": f"organization:{org_id}", "resources": [str(r) for r in resources], "access": access,
+                 **_decided_by(engine, moment)},
+                {"access": Table(["user", "name", "side", "resource", "resource_name", "action", "rules", "why",
+                                  "reasons"], rows)},
+                {"org": {"ref": f"organization:{org_id}", "id": org_id, "name": name, "is_partner": is_partner},
+                 "partners": [dict(zip(("partnership", "id", "name", "access", "payment_mode"), p)) for p in partners],
+                 "resources": [{"ref": str(r), "name": _label(labels, str(r))} for r in resources]})
+
+
+def _id_of(ref: str) -> int:
+    return int(ref.split(":", 1)[1])
+
+
+def _label(labels: dict[str, dict[int, str]], ref: str) -> str:
+    kind, _, rid = ref.partition(":")
+    return labels.get(kind, {}).get(int(rid), "")
 
 
 # -- a partner: its customers and which of its users reach which customer and product ------------
@@ -139,11 +190,11 @@ def _day(value: Any) -> str:
     return str(value)[:10] if value is not None else ""
 
 
-def partner_page(engine: Any, org_id: int) -> Page:
-    return build_in_force(engine, lambda concrete: _partner_page(concrete, org_id))
+def partner_page(engine: Any, org_id: int, moment: Moment | None = None) -> Page:
+    return build_at(engine, moment, lambda concrete: _partner_page(concrete, org_id, moment))
 
 
-def _partner_page(engine: Engine, org_id: int) -> Page:
+def _partner_page(engine: Engine, org_id: int, moment: Moment | None) -> Page:
     _, name, is_partner = _organization(org_id)
     if not is_partner:
         raise NotFound(f"organization:{org_id} is not a partner")
@@ -178,7 +229,7 @@ def _partner_page(engine: Engine, org_id: int) -> Page:
     grid = _grid(customers, len(users), matrix)
     return Page(f"Partner {name}", "partner.html",
                 {"partner": f"organization:{org_id}", "customers": customers, "users": users, "matrix": matrix,
-                 **_decided_by(engine)},
+                 **_decided_by(engine, moment)},
                 {"customers": Table(["customer", "name", "partnership", "access", "payment_mode", "since"], customers),
                  "matrix": Table(["user", "customer", "access_account", "manage_product", "view_statistics",
                                   "products"], matrix_rows),
@@ -201,11 +252,22 @@ def _grid(customers: list[dict[str, Any]], width: int, matrix: list[dict[str, An
 # -- a user: everything they may do, across organizations -----------------------------------
 
 
-def user_page(engine: Any, user_id: int) -> Page:
-    return build_in_force(engine, lambda concrete: _user_page(concrete, user_id))
+def user_page(engine: Any, user_id: int, moment: Moment | None = None) -> Page:
+    return build_at(engine, moment, lambda concrete: _user_page(concrete, user_id, moment))
 
 
-def _user_page(engine: Engine, user_id: int) -> Page:
+def user_access(engine: Engine, user_id: int) -> list[dict[str, Any]]:
+    """Everything the user may do, each with its first reason: /v1/list for every (type, action)."""
+    may = []
+    for resource_type, actions in ACTIONS.items():
+        for action in actions:
+            found_list = list_allowed(engine, user_id, action, resource_type, limit=EVERYTHING, reasons="first")
+            may.extend({"action": action, "resource": f"{resource_type}:{resource_id}", "reasons": reasons}
+                       for resource_id, reasons in zip(found_list.ids, found_list.reasons))
+    return may
+
+
+def _user_page(engine: Engine, user_id: int, moment: Moment | None) -> Page:
     found = _rows("SELECT id, name, email FROM users WHERE id = ?", (user_id,))
     if not found:
         raise NotFound(f"user:{user_id}")
@@ -213,13 +275,8 @@ def _user_page(engine: Engine, user_id: int) -> Page:
     memberships = [{"organization": f"organization:{o}", "name": n, "role": r, "billing": bool(b)}
                    for o, n, r, b in _rows("SELECT o.id, o.name, m.role, m.billing FROM membership m JOIN organization o "
                                            "ON o.id = m.organization_id WHERE m.user_id = ? ORDER BY o.name", (user_id,))]
-    may = []
     actor = f"user:{user_id}"
-    for resource_type, actions in ACTIONS.items():
-        for action in actions:
-            found_list = list_allowed(engine, user_id, action, resource_type, limit=EVERYTHING, reasons="first")
-            may.extend({"action": action, "resource": f"{resource_type}:{resource_id}", "reasons": reasons}
-                       for resource_id, reasons in zip(found_list.ids, found_list.reasons))
+    may = user_access(engine, user_id)
     labels = {kind: names(kind, [int(m["resource"].split(":")[1]) for m in may
                                  if m["resource"].startswith(kind + ":")]) for kind in ("organization", "product")}
     rows = [{"action": m["action"], "resource": m["resource"],
@@ -228,7 +285,7 @@ def _user_page(engine: Engine, user_id: int) -> Page:
              "reasons": json.dumps(m["reasons"], sort_keys=True)} for m in may]
     return Page(f"User {name}", "user.html",
                 {"user": actor, "name": name, "email": email, "memberships": memberships, "may": may,
-                 **_decided_by(engine)},
+                 **_decided_by(engine, moment)},
                 {"may": Table(["action", "resource", "name", "rules", "why", "reasons"], rows),
                  "memberships": Table(["organization", "name", "role", "billing"], memberships)},
                 {"person": {"ref": actor, "name": name, "email": email}})
@@ -239,45 +296,68 @@ def _user_page(engine: Engine, user_id: int) -> Page:
 _GRANT_ACTION = re.compile(r'^grant\([^,]+, "([a-z_]+)", (?:[a-z_]+): ([A-Za-z]+)')
 
 
-def _granted_through(engine: Engine, rule: str, clauses: list[Clause]) -> int:
-    """How many (user, resource) pairs of the store the engine allows with `rule` among the reasons."""
+def _granted_through(engine: Engine, rule: str, clauses: list[Clause]) -> list[dict[str, Any]]:
+    """The (user, action, resource) of the store the engine allows with `rule` among the reasons."""
     actions = set()
     for clause in clauses:
         match = _GRANT_ACTION.match(clause.head)
         if match:
             actions.add((match.group(2).lower(), match.group(1)))
     users = [r[0] for r in _rows("SELECT id FROM users ORDER BY id", ())]
-    pairs = set()
+    pairs = []
     for resource_type, action in sorted(actions):
         for user_id in users:
             found = list_allowed(engine, user_id, action, resource_type, limit=EVERYTHING, reasons="all")
-            pairs.update((user_id, f"{resource_type}:{resource_id}")
+            pairs.extend({"user": f"user:{user_id}", "action": action, "resource": f"{resource_type}:{resource_id}"}
                          for resource_id, reasons in zip(found.ids, found.reasons)
                          if any(reason.get("rule") == rule for reason in reasons))
-    return len(pairs)
+    return pairs
 
 
-def rule_page(engine: Any, rule: str) -> Page:
+# a rule's pairs ask every user's lists (seconds on a large store): kept per (store state, version, rule),
+# so a page is computed once per revision; a write or an activation moves the key on
+_granted_cache: OrderedDict[tuple, list[dict[str, Any]]] = OrderedDict()
+_granted_lock = threading.Lock()
+GRANTED_CACHE_SIZE = 64
+
+
+def granted_pairs(engine: Engine, rule: str, clauses: list[Clause], moment: Moment | None) -> list[dict[str, Any]]:
+    # a past page decides at its moment's time too (invitations expire by it)
+    key = (revision_stamp(), engine.policy_version, moment.at if moment else None, rule)
+    with _granted_lock:
+        if key in _granted_cache:
+            _granted_cache.move_to_end(key)
+            return _granted_cache[key]
+    pairs = _granted_through(engine, rule, clauses)
+    with _granted_lock:
+        _granted_cache[key] = pairs
+        while len(_granted_cache) > GRANTED_CACHE_SIZE:
+            _granted_cache.popitem(last=False)
+    return pairs
+
+
+def rule_page(engine: Any, rule: str, moment: Moment | None = None) -> Page:
     texts = statements()
     if rule not in texts:
         raise NotFound(rule)
-    return build_in_force(engine, lambda concrete: _rule_page(concrete, rule, *texts[rule]))
+    return build_at(engine, moment, lambda concrete: _rule_page(concrete, rule, *texts[rule], moment))
 
 
-def _rule_page(engine: Engine, rule: str, title: str, statement: str) -> Page:
+def _rule_page(engine: Engine, rule: str, title: str, statement: str, moment: Moment | None) -> Page:
     """The rule's statement, the clauses citing it in the version in force, the decision tables' rows
-    naming it, and how many pairs of this store it grants."""
+    naming it, and the (user, action, resource) of this store it grants."""
     clauses = [clause for clause in version_clauses(engine.texts) if rule in clause.rules]
     rows = [{"table": r.file, "actor": r.actor, "action": r.action, "resource": r.resource, "expect": r.expect,
              "missing": " ".join(r.missing), "note": r.note}
             for table in load_tables(DEFAULT_TABLE_DIR) for r in table.rows if r.rule == rule]
     clause_rows = [{"where": c.where, "head": c.head, "rules": " ".join(c.rules), "comment": c.comment,
                     "source": c.source} for c in clauses]
-    granted = _granted_through(engine, rule, clauses)
+    granted = granted_pairs(engine, rule, clauses, moment)
     return Page(f"{rule} — {title}", "rule.html",
                 {"rule": rule, "title": title, "statement": statement, "clauses": clause_rows, "rows": rows,
-                 "granted_pairs": granted, **_decided_by(engine)},
-                {"clauses": Table(["where", "head", "rules", "comment", "source"], clause_rows),
+                 "granted_pairs": len(granted), "granted": granted, **_decided_by(engine, moment)},
+                {"granted": Table(["user", "action", "resource"], granted),
+                 "clauses": Table(["where", "head", "rules", "comment", "source"], clause_rows),
                  "rows": Table(["table", "actor", "action", "resource", "expect", "missing", "note"], rows)},
                 {"rule": rule})
 
@@ -285,7 +365,7 @@ def _rule_page(engine: Engine, rule: str, title: str, statement: str) -> Page:
 # -- search by name, e-mail or id ---------------------------------------------------------------
 
 _REF = re.compile(r"^(user|organization):([0-9]+)$")  # ids are ASCII digits only (never ４２ or ٤٢)
-SEARCH_LIMIT = 50
+SEARCH_PAGE = 100
 MAX_ID = 2**31 - 1
 # kind -> (table, columns shown, columns searched by text)
 _SEARCHED = {"user": ("users", "id, name, email", ("name", "email")),
@@ -298,6 +378,7 @@ def _like(text: str) -> str:
 
 
 def _search(kind: str, wanted_id: int | None, pattern: str | None) -> list[dict[str, Any]]:
+    """Every match (a page of a large store's search is cut in Python, after the natural sort)."""
     table, columns, texts = _SEARCHED[kind]
     conditions, params = [], []
     if wanted_id is not None:
@@ -308,15 +389,19 @@ def _search(kind: str, wanted_id: int | None, pattern: str | None) -> list[dict[
         params += [pattern] * len(texts)
     if not conditions:
         return []
-    found = _rows(f"SELECT {columns} FROM {table} WHERE {' OR '.join(conditions)} ORDER BY name, id LIMIT ?",
-                  (*params, SEARCH_LIMIT))
+    found = _rows(f"SELECT {columns} FROM {table} WHERE {' OR '.join(conditions)}", tuple(params))
     if kind == "user":
         return [{"kind": kind, "ref": f"user:{i}", "name": n, "email": e, "partner": False} for i, n, e in found]
     return [{"kind": kind, "ref": f"organization:{i}", "name": n, "email": "", "partner": bool(p)} for i, n, p in found]
 
 
-def search_page(query: str) -> Page:
-    """Users and organizations by id (`user:3`, `organization:1`, `3`), name or e-mail (substring)."""
+def _hit_order(hit: dict[str, Any]) -> tuple:
+    return natural_key(hit["name"]), hit["kind"], _id_of(hit["ref"])
+
+
+def search_page(query: str, page: int = 1, moment: Moment | None = None) -> Page:
+    """Users and organizations by id (`user:3`, `organization:1`, `3`), name or e-mail (substring), in
+    natural order (Customer 9 before Customer 10), SEARCH_PAGE per page with the total; the CSV holds all."""
     query = query.strip()[:200]  # a pasted value's surrounding spaces, tabs and line breaks are dropped
     if any(unicodedata.category(ch) == "Cc" for ch in query):
         # NUL broke PostgreSQL's LIKE and ended SQLite's pattern early (matching everything): refused, not searched
@@ -326,9 +411,14 @@ def search_page(query: str) -> Page:
     wanted_id = int(digits) if digits is not None and int(digits) <= MAX_ID else None
     pattern = _like(query) if query and not ref else None
     kinds = [ref.group(1)] if ref else list(_SEARCHED)
-    hits = [hit for kind in kinds for hit in _search(kind, wanted_id, pattern)]
-    return Page("Search", "search.html", {"query": query, "results": hits},
-                {"results": Table(["kind", "ref", "name", "email", "partner"], hits)}, {"query": query})
+    with facts_at(moment) if moment is not None else contextlib.nullcontext():
+        hits = sorted((hit for kind in kinds for hit in _search(kind, wanted_id, pattern)), key=_hit_order)
+    shown, pager = one_page(hits, page, SEARCH_PAGE)
+    return Page("Search", "search.html",
+                {"query": query, "total": pager.total, "page": pager.page, "pages": pager.pages,
+                 "page_size": SEARCH_PAGE, "results": shown, **moment_data(moment)},
+                {"results": Table(["kind", "ref", "name", "email", "partner"], hits)},
+                {"query": query, "pager": pager})
 
 
 def partners_index() -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The /review routes: sign-in and sign-out, then read-only pages (every one needs a session)."""
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Callable
@@ -13,6 +14,9 @@ from service.decide.engine import Engine
 from service.queries.in_force import PolicyUnavailable
 
 from . import pages
+from .whynot_page import why_not_page
+from .moment import BadMoment, asked_moment
+from .paging import BadArgument, page_number
 from . import session as sessions
 from .render import BadFormat, respond
 from .same_origin import cross_site
@@ -64,6 +68,10 @@ def _require_session() -> Response | None:
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     key = sessions.signed_in_key()
+    if key is None and request.args.get("format") in ("json", "csv"):
+        # an export fetched by a script: a clear 401, not the HTML sign-in form
+        return Response(json.dumps({"error": "session_required", "message": "sign in to the review console "
+                                    "(the session is missing or expired)"}), status=401, mimetype="application/json")
     if key is None:
         return redirect(url_for("review.sign_in", next=request.full_path.rstrip("?")))
     g.reviewer = key[1]
@@ -98,6 +106,12 @@ def _failed(exc: Exception):
     log.exception("a console page failed (nothing shown)")
     return render_template("message.html", title="Error",
                            message="This page could not be built; nothing is shown rather than part of it."), 500
+
+
+@bp.errorhandler(BadMoment)
+@bp.errorhandler(BadArgument)
+def _bad_argument(exc: BadMoment | BadArgument) -> tuple[str, int]:
+    return render_template("message.html", title="Bad request", message=f"{exc.field}: {exc}"), 400
 
 
 @bp.errorhandler(BadFormat)
@@ -145,31 +159,39 @@ def home():
 @bp.route("/search")
 @scoped("review")
 def search():
-    return respond(pages.search_page(request.args.get("q", "")))
+    return respond(pages.search_page(request.args.get("q", ""), page_number(request.args), asked_moment(request.args)))
 
 
 @bp.route("/customers/<int:org_id>")
 @scoped("review")
 def customer(org_id: int):
-    return respond(pages.customer_page(_engine(), org_id))
+    return respond(pages.customer_page(_engine(), org_id, asked_moment(request.args)))
 
 
 @bp.route("/partners/<int:org_id>")
 @scoped("review")
 def partner(org_id: int):
-    return respond(pages.partner_page(_engine(), org_id))
+    return respond(pages.partner_page(_engine(), org_id, asked_moment(request.args)))
 
 
 @bp.route("/users/<int:user_id>")
 @scoped("review")
 def user(user_id: int):
-    return respond(pages.user_page(_engine(), user_id))
+    return respond(pages.user_page(_engine(), user_id, asked_moment(request.args)))
 
 
 @bp.route("/rules/<rule>")
 @scoped("review")
 def rule(rule: str):
-    return respond(pages.rule_page(_engine(), rule))
+    return respond(pages.rule_page(_engine(), rule, asked_moment(request.args)))
+
+
+@bp.route("/why-not")
+@scoped("review")
+def why_not():
+    args = request.args
+    return respond(why_not_page(_engine(), args.get("actor", ""), args.get("action", ""), args.get("resource", ""),
+                                asked_moment(args)))
 
 
 @bp.route("/style.css")

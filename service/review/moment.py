@@ -1,0 +1,73 @@
+"""The moment a console page answers for: the present, or `?at=<RFC 3339>` / `?at_revision=N`.
+
+A past moment is resolved exactly as `/v1/list` and `/v1/subjects` resolve their `at` and
+`at_revision` (audit.past.resolve): the revision current then, and the policy version in force
+at that revision. The page is then built by that version's engine on the facts valid at that
+revision (history.as_of), so every list on it is the answer the API gives with the same `at`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable, Mapping, TypeVar
+
+from service.audit.past import Moment, PastError, engine_at, facts_at, resolve
+from service.decide.engine import Engine
+from service.queries.in_force import build_in_force
+
+T = TypeVar("T")
+MOMENT_ARGS = ("at", "at_revision")
+
+
+class BadMoment(ValueError):
+    """`at` / `at_revision` is malformed, or outside the store's history; `field` names the argument."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _revision(text: str, field: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise BadMoment(f"{field} must be a store revision (a whole number)", field)
+    return int(text)
+
+
+def asked_moment(args: Mapping[str, str], at: str = "at", at_revision: str = "at_revision") -> Moment | None:
+    """The moment the query string asks about (None: the present); BadMoment if it cannot be answered."""
+    time_text = (args.get(at) or "").strip() or None
+    revision_text = (args.get(at_revision) or "").strip()
+    try:
+        return resolve(_revision(revision_text, at_revision) if revision_text else None, time_text)
+    except PastError as exc:
+        field = {"at": at, "at_revision": at_revision}.get(exc.field, exc.field)
+        raise BadMoment(str(exc), field) from None
+
+
+def build_at(engine: Any, moment: Moment | None, build: Callable[[Engine], T]) -> T:
+    """build(engine) at `moment`: the present through the version in force now (one snapshot), a past
+    moment through the version in force then, on the facts of its revision."""
+    if moment is None:
+        return build_in_force(engine, build)
+    try:
+        past_engine = engine_at(moment)
+    except PastError as exc:  # no version was in force then, or its texts are gone
+        raise BadMoment(str(exc), "at") from None
+    with facts_at(moment):
+        return build_in_force(past_engine, build)
+
+
+def rfc3339(value: dt.datetime) -> str:
+    return value.isoformat(timespec="seconds") + "Z"
+
+
+def moment_data(moment: Moment | None) -> dict[str, Any]:
+    """What a page's JSON says about its moment: `at` (null: the present) and `at_revision`."""
+    if moment is None:
+        return {"at": None}
+    return {"at": rfc3339(moment.at)}
+
+
+def moment_query(moment: Moment | None) -> dict[str, str]:
+    """The query arguments that ask for this moment again (links between pages): its full-precision time,
+    which resolves to the same revision."""
+    return {} if moment is None else {"at": moment.at.isoformat(timespec="microseconds") + "Z"}
