@@ -59,7 +59,7 @@ ERRORS = [
     (("validate", "--policies", _broken_policy), 1, "policy invalid"),  # a finding: exit 1
     (("test", MISSING), 2, "does not exist"),
     (("rules", "--bogus"), 2, "No such option '--bogus'"),
-    (("serve", "--port", "http"), 2, "Invalid value for '--port'"),
+    (("serve", "--port", "http"), 2, "PORT (--port)='http' is not a whole number"),
 ]
 
 

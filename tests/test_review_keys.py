@@ -2,6 +2,8 @@
 and the migration that widens api_key's CHECK constraint on a store of an older version."""
 from __future__ import annotations
 
+from service.store.schema import SCHEMA_VERSION
+
 import pytest
 from click.testing import CliRunner
 
@@ -26,7 +28,7 @@ def test_an_older_store_accepts_review_keys_after_migration(store_url: str, monk
     with pytest.raises(Exception), database.atomic():  # the old constraint refuses the new scope
         ApiKey.create(name="r", key_hash="x" * 64, scope="review")
     init_schema()
-    assert SchemaVersion.get_by_id(1).version == 6
+    assert SchemaVersion.get_by_id(1).version == SCHEMA_VERSION
     _, review_key = create_key("reviewer", "review")
     assert {k.scope for k in ApiKey.select()} == {"check", "review"}
     with pytest.raises(Exception), database.atomic():  # still a closed list

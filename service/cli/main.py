@@ -124,13 +124,13 @@ def load(world_file: Path, if_empty: bool, print_ids: bool, ids_file: Any, progr
 def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) -> None:
     """Decide ACTOR ACTION RESOURCE (e.g. user:1 add_customer organization:1); exit 1 on deny, 2 on error."""
     import time
-    from service.audit.recorder import get_recorder, record_decision
+    from service.audit.recorder import record_decision, shutdown
     from service.policy.active import decide
     _open_store(must_exist=True)
     started = time.perf_counter()
     decision = decide(actor, action, resource, explain=True, why_not=explain)
     decision_id = record_decision("cli", actor, action, resource, decision, started, explain=True, why_not=explain)
-    get_recorder().close()  # written before the command answers
+    shutdown()  # written before the command answers (a later command in this process makes a new recorder)
     if as_json:
         click.echo(json.dumps({**decision.as_dict(), "decision_id": decision_id}, sort_keys=True))
     else:

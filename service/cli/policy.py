@@ -131,7 +131,7 @@ def activate_command(folder: Path | None, if_changed: bool, wait: float | None) 
         fail(str(exc))
     if recorded:
         click.echo(f"activated policy {stored.version} at store revision {stored.revision} "
-                   f"({len(files)} files, by {stored.activated_by}); {_prepared_line(ready)}")
+                   f"({len(files)} files, by {stored.activated_by}){_prepared_line(ready)}")
         if ready is not None and ready.waiting:
             click.echo(f"warning: {len(ready.waiting)} worker(s) had not built it in time and build it on their "
                        f"next decision: {', '.join(ready.waiting)}", err=True)
@@ -141,8 +141,8 @@ def activate_command(folder: Path | None, if_changed: bool, wait: float | None) 
 
 def _prepared_line(ready: Any) -> str:
     if ready is None or not (ready.prepared or ready.waiting):
-        return "no serving worker was running"
-    return f"built beforehand by {len(ready.prepared)} of {len(ready.prepared) + len(ready.waiting)} serving workers"
+        return ""  # no serving worker: nothing to build beforehand
+    return f"; built beforehand by {len(ready.prepared)} of {len(ready.prepared) + len(ready.waiting)} serving workers"
 
 
 @policy.command("show")
