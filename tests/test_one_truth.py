@@ -271,10 +271,14 @@ def compare_console(api: Api, world: World, truth: dict[Triple, bool], diffs: Di
         if isinstance(body, str):
             diffs.add("console customer page", f"{org}: {body}")
             continue
-        got = {(a["user"], a["action"]) for a in body["access"]}
-        expected = {(u, a) for u, a, r in allowed if r == org}
+        # the page covers the organization, its products and its invoices (issue 21)
+        covered = set(body["resources"])
+        if org not in covered:
+            diffs.add("console customer page", f"{org}: the organization itself is not covered")
+        got = {(a["user"], a["action"], a["resource"]) for a in body["access"]}
+        expected = {(u, a, r) for u, a, r in allowed if r in covered}
         if got != expected:
-            diffs.add("console customer page", f"{org}: (user, action) {_delta(got, expected)}")
+            diffs.add("console customer page", f"{org}: (user, action, resource) {_delta(got, expected)}")
     # the partner page: which of its users reach which managed customer and product
     for partner in world.partners:
         diffs.count("console partner page")

@@ -355,7 +355,7 @@ def _rule_page(engine: Engine, rule: str, title: str, statement: str, moment: Mo
     granted = granted_pairs(engine, rule, clauses, moment)
     return Page(f"{rule} — {title}", "rule.html",
                 {"rule": rule, "title": title, "statement": statement, "clauses": clause_rows, "rows": rows,
-                 "granted_pairs": len(granted), "granted": granted, **_decided_by(engine, moment)},
+                 "granted_pairs": len({(g["user"], g["resource"]) for g in granted}), "granted": granted, **_decided_by(engine, moment)},
                 {"granted": Table(["user", "action", "resource"], granted),
                  "clauses": Table(["where", "head", "rules", "comment", "source"], clause_rows),
                  "rows": Table(["table", "actor", "action", "resource", "expect", "missing", "note"], rows)},
