@@ -14,7 +14,9 @@ worker. So an activation has two phases:
 
 A worker that does not report within the wait (AUTHZ_ACTIVATION_WAIT seconds) does not block the
 switch: the activation goes on, names it, and that worker builds on its next decision as before.
-Heartbeats use each worker's clock: instances on several hosts need synchronized clocks (NTP).
+Workers report only while a version is staged (a full or read-only store is written nothing the
+rest of the time), so an activation first gives them DISCOVERY_SECONDS to say they saw it; an
+instance on a standby cannot report and builds on its first decision. Heartbeats use each worker's clock: instances on several hosts need synchronized clocks (NTP).
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ POLL_SECONDS = 0.2  # how often a worker looks for a staged version
 HEARTBEAT_SECONDS = 1.0  # how often a worker reports itself when nothing changes
 LIVE_SECONDS = 5.0  # a worker silent for longer is gone (killed, stopped, its host down)
 DEFAULT_WAIT_SECONDS = 30.0
+DISCOVERY_SECONDS = 5 * POLL_SECONDS  # how long an activation gives the workers to report that they saw it
 
 
 def wait_seconds() -> float:
@@ -93,10 +96,13 @@ def readiness(version: str) -> Readiness:
 
 def wait_until_prepared(version: str, timeout: float) -> Readiness:
     """Wait until every live worker holds `version`, or `timeout` seconds; the last readiness seen."""
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     while True:
         seen = readiness(version)
-        if seen.complete or time.monotonic() >= deadline:
+        # workers report only while something is staged: give each time to see it and say so first
+        discovered = time.monotonic() - started >= DISCOVERY_SECONDS
+        if (seen.complete and discovered) or time.monotonic() >= deadline:
             return seen
         time.sleep(POLL_SECONDS / 2)
 
@@ -139,6 +145,7 @@ class Watcher:
     def build_staged(self) -> None:
         """Build what is staged and not built in this process yet."""
         staged = [row.version for row in StagedPolicy.select(StagedPolicy.version)]
+        self.staged = staged  # seen: the heartbeat reports this worker as building them from now on
         for version in staged:
             if not is_built(version):
                 row = StagedPolicy.get_or_none(StagedPolicy.version == version)
@@ -148,6 +155,8 @@ class Watcher:
 
     def report_if_due(self) -> None:
         """Report the staged versions built here when they change, and at least every HEARTBEAT_SECONDS."""
+        if not self.staged:
+            return  # nothing staged: a worker writes nothing (a full or read-only store is not touched)
         prepared = sorted(version for version in self.staged if is_built(version))
         now = time.time()
         last = self.reported
