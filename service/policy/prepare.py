@@ -41,7 +41,7 @@ POLL_SECONDS = 0.2  # how often a worker looks for a staged version
 HEARTBEAT_SECONDS = 1.0  # how often a worker reports itself when nothing changes
 LIVE_SECONDS = 5.0  # a worker silent for longer is gone (killed, stopped, its host down)
 DEFAULT_WAIT_SECONDS = 30.0
-DISCOVERY_SECONDS = 5 * POLL_SECONDS  # how long an activation gives the workers to report that they saw it
+DISCOVERY_SECONDS = 3.0  # how long an activation gives the workers to report that they saw it
 
 
 def wait_seconds() -> float:
