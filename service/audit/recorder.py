@@ -289,8 +289,8 @@ class DecisionRecorder:
                   state["lost"], state["refused"], self.last_error or "ok")
 
     def _prune_if_due(self) -> None:
-        if self.retention_days <= 0 or time.monotonic() - self._last_prune < PRUNE_EVERY_SECONDS:
-            return
+        if not self.to_store or self.retention_days <= 0 or time.monotonic() - self._last_prune < PRUNE_EVERY_SECONDS:
+            return  # records off: the table is not this recorder's (on a standby it cannot even be pruned)
         self._last_prune = time.monotonic()
         prune_decisions(utcnow() - dt.timedelta(days=self.retention_days))
 
@@ -397,6 +397,11 @@ def get_recorder() -> DecisionRecorder:
     if _recorder is None:
         configure()
     return _recorder  # type: ignore[return-value]
+
+
+def records_to_store() -> bool:
+    """Whether the settings (AUTHZ_DECISION_STORE) write decision records to the store; builds no recorder."""
+    return _setting(STORE_VAR, "durable", MODES) != "off"
 
 
 def configure(decision_log: str | None = None) -> DecisionRecorder:

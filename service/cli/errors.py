@@ -26,6 +26,7 @@ import psycopg2
 import yaml
 
 from service.cli import clock
+from service.cli.standby import is_standby_refusal, refusal_line
 from service.decide.refs import RefError, parse_ref
 from service.store.db import database_url
 
@@ -91,6 +92,8 @@ def require_existing_store(url: str | None = None) -> None:
 def explain(exc: BaseException) -> str:
     """One line saying what went wrong and, where it is known, what to do."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if is_standby_refusal(exc):  # before the generic driver errors below: a standby is not an outage
+        return refusal_line(exc)
     if isinstance(exc, peewee.OperationalError) and "no such table" in first:
         return f"the store has no schema yet ({first}); run `authz init-db`"
     if isinstance(exc, peewee.ProgrammingError) and "does not exist" in first:

@@ -124,9 +124,11 @@ def load(world_file: Path, if_empty: bool, print_ids: bool, ids_file: Any, progr
 def check(actor: str, action: str, resource: str, as_json: bool, explain: bool) -> None:
     """Decide ACTOR ACTION RESOURCE (e.g. user:1 add_customer organization:1); exit 1 on deny, 2 on error."""
     import time
-    from service.audit.recorder import record_decision, shutdown
+    from service.audit.recorder import record_decision, records_to_store, shutdown
     from service.policy.active import decide
+    from service.store.records import check_primary_setting
     _open_store(must_exist=True)
+    check_primary_setting(records_to_store())  # on a standby: refused before deciding, not a lost record
     started = time.perf_counter()
     decision = decide(actor, action, resource, explain=True, why_not=explain)
     decision_id = record_decision("cli", actor, action, resource, decision, started, explain=True, why_not=explain)

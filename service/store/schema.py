@@ -18,6 +18,7 @@ from .moments import record_moment
 from .review_models import REVIEW_MODELS
 from .rollout_models import ROLLOUT_MODELS
 from .scope_migration import widen_api_key_scopes
+from .standby import StandbyReadOnly, is_standby
 
 # Bump when a model changes, and add the step that brings an older store up to it.
 SCHEMA_VERSION = 8
@@ -74,7 +75,15 @@ def _check_foreign_keys() -> None:
 
 
 def init_schema() -> None:
-    """Create what is missing and migrate an older store to SCHEMA_VERSION; safe to run again."""
+    """Create what is missing and migrate an older store to SCHEMA_VERSION; safe to run again.
+
+    On a standby nothing can be created: its schema is the primary's, replayed, so a current one is
+    left as it is (reading commands work there) and a missing or older one is StandbyReadOnly."""
+    if is_standby():
+        if not schema_is_current():
+            raise StandbyReadOnly("its schema is missing or older than this code, and a standby creates "
+                                  "nothing (run `authz init-db` on the primary; the standby replays it)")
+        return
     with _sqlite_foreign_keys_off(), database.atomic():
         existing = _stored_version()
         database.create_tables(MODELS + AUDIT_MODELS + REVIEW_MODELS + ROLLOUT_MODELS, safe=True)

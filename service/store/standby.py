@@ -32,14 +32,21 @@ def primary_url() -> str | None:
     return os.environ.get("AUTHZ_PRIMARY_URL") or None
 
 
-def primary_host() -> str:
-    """The primary as an operator names it, host:port/database, never its user or password."""
-    url = primary_url()
-    if url is None:
-        return ""
+class StandbyReadOnly(RuntimeError):
+    """Something would have to be written to the bound store, and it is a read-only standby."""
+
+
+def public_name(url: str) -> str:
+    """A PostgreSQL URL as an operator names the server, host:port/database, never its user or password."""
     parsed = urlparse(url)
     port = f":{parsed.port}" if parsed.port else ""
     return f"{parsed.hostname or 'localhost'}{port}/{parsed.path.lstrip('/')}"
+
+
+def primary_host() -> str:
+    """The primary as an operator names it (public_name), or "" when AUTHZ_PRIMARY_URL is not set."""
+    url = primary_url()
+    return public_name(url) if url else ""
 
 
 def is_standby() -> bool:
