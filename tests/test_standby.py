@@ -16,13 +16,14 @@ import itertools
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from live_servers import request as http
 from partner_authz_client import AuthzClient
-from standby_pair import ROOT, STANDBY_URL, Pair, needs_pair, pair, scalar, standby_db, wait_replayed
+from standby_pair import PRIMARY_URL, ROOT, STANDBY_URL, Pair, needs_pair, pair, scalar, standby_db, wait_replayed
 
 pytestmark = needs_pair
 
@@ -116,3 +117,24 @@ def test_no_instance_on_the_standby_without_a_primary_for_its_records() -> None:
                           env={**os.environ, "DATABASE_URL": STANDBY_URL, "AUTHZ_PRIMARY_URL": ""},
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "AUTHZ_PRIMARY_URL" in done.stderr, done.stderr[-500:]
+
+
+def test_an_activation_on_the_primary_waits_for_the_standby_instance_s_worker_too(served: Pair, tmp_path) -> None:
+    """The standby instance's worker reports its heartbeat on the primary (AUTHZ_PRIMARY_URL), so the
+    activation counts it and switches only once it has built the version (issue 22: no build after the switch)."""
+    from service.analysis.candidates import read_candidate
+    from service.decide.engine import POLICY_DIR
+    folder = tmp_path / "commented"
+    folder.mkdir()
+    for name, text in read_candidate(POLICY_DIR).items():
+        (folder / name).write_text(text + ("\n# reviewed on the standby's behalf\n" if name == "main.polar" else ""))
+    (folder / "manifest").write_text((POLICY_DIR / "manifest").read_text())
+    authz = str(Path(sys.executable).parent / "authz")
+    done = subprocess.run([authz, "policy", "activate", str(folder)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "DATABASE_URL": PRIMARY_URL or "", "AUTHZ_PRIMARY_URL": ""})
+    assert done.returncode == 0, done.stderr
+    assert "built beforehand by 2 of 2 serving workers" in done.stdout, (done.stdout, done.stderr)
+    version = done.stdout.split()[2]
+    wait_replayed()
+    answers = [served.check(base, "anna", "add_customer", "webwerk") for base in (served.primary, served.standby)]
+    assert [(status, answer["policy_version"]) for status, answer in answers] == [(200, version)] * 2, answers

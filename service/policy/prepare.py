@@ -15,12 +15,16 @@ worker. So an activation has two phases:
 A worker that does not report within the wait (AUTHZ_ACTIVATION_WAIT seconds) does not block the
 switch: the activation goes on, names it, and that worker builds on its next decision as before.
 Workers report only while a version is staged (a full or read-only store is written nothing the
-rest of the time), so an activation first gives them DISCOVERY_SECONDS to say they saw it; an
-instance on a standby cannot report and builds on its first decision. Heartbeats use each worker's clock: instances on several hosts need synchronized clocks (NTP).
+rest of the time), so an activation first gives them DISCOVERY_SECONDS to say they saw it.
+A worker of an instance on a standby (AUTHZ_PRIMARY_URL set) reads what is staged and reports on the
+primary, as its decision records go there (store/records.py): the activation, run on the primary,
+waits for it too, and it never waits for the standby's replay to see the version staged. Heartbeats
+use each worker's clock: instances on several hosts need synchronized clocks (NTP).
 """
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -29,8 +33,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable
+
+import peewee
 
 from service.store.db import database
+from service.store.records import records_database
 from service.store.rollout_models import EngineWorker, StagedPolicy
 
 from service.policy.active import engine_for_version, is_built
@@ -130,10 +138,13 @@ class Watcher:
         while not self.stopped.wait(POLL_SECONDS):
             self._guarded(self.report_if_due)
 
-    def _guarded(self, step) -> None:  # type: ignore[no-untyped-def]
+    def _guarded(self, step: Callable[[peewee.Database], None]) -> None:
         try:
-            with database.connection_context():
-                step()
+            with database.connection_context(), contextlib.ExitStack() as stack:
+                target = rollout_database()
+                if target is not database.obj:
+                    stack.enter_context(target.connection_context())
+                step(target)
             if self.failing:
                 log.info("policy rollout watcher: the store answers again")
             self.failing = False
@@ -142,18 +153,18 @@ class Watcher:
                 log.exception("policy rollout watcher: cannot reach the store (retrying)")
             self.failing = True
 
-    def build_staged(self) -> None:
-        """Build what is staged and not built in this process yet."""
-        staged = [row.version for row in StagedPolicy.select(StagedPolicy.version)]
+    def build_staged(self, db: peewee.Database) -> None:
+        """Build what is staged (in db, the rollout's database) and not built in this process yet."""
+        staged = [row.version for row in StagedPolicy.select(StagedPolicy.version).execute(db)]
         self.staged = staged  # seen: the heartbeat reports this worker as building them from now on
         for version in staged:
             if not is_built(version):
-                row = StagedPolicy.get_or_none(StagedPolicy.version == version)
+                row = next(iter(StagedPolicy.select().where(StagedPolicy.version == version).execute(db)), None)
                 if row is not None:
                     self._build(version, json.loads(row.files))
         self.staged = staged
 
-    def report_if_due(self) -> None:
+    def report_if_due(self, db: peewee.Database) -> None:
         """Report the staged versions built here when they change, and at least every HEARTBEAT_SECONDS."""
         if not self.staged:
             return  # nothing staged: a worker writes nothing (a full or read-only store is not touched)
@@ -161,7 +172,7 @@ class Watcher:
         now = time.time()
         last = self.reported
         if last is None or last[1] != prepared or now - last[0] >= HEARTBEAT_SECONDS:
-            self._report(now, prepared)
+            self._report(db, now, prepared)
 
     @staticmethod
     def _build(version: str, files: dict[str, str]) -> None:
@@ -173,11 +184,11 @@ class Watcher:
             return
         log.info("staged policy version %s built in %.2f s", version, time.perf_counter() - started)
 
-    def _report(self, now: float, prepared: list[str]) -> None:
-        with database.atomic():
+    def _report(self, db: peewee.Database, now: float, prepared: list[str]) -> None:
+        with db.atomic():
             EngineWorker.insert(worker=self.worker, seen_at=now, prepared=json.dumps(prepared)).on_conflict(
                 conflict_target=[EngineWorker.worker],
-                update={EngineWorker.seen_at: now, EngineWorker.prepared: json.dumps(prepared)}).execute()
+                update={EngineWorker.seen_at: now, EngineWorker.prepared: json.dumps(prepared)}).execute(db)
         self.reported = (now, prepared)
 
     def leave(self) -> None:
@@ -185,9 +196,17 @@ class Watcher:
         self.stopped.set()
         try:
             with database.connection_context():
-                EngineWorker.delete().where(EngineWorker.worker == self.worker).execute()
+                db = rollout_database()
+                with db.connection_context():
+                    EngineWorker.delete().where(EngineWorker.worker == self.worker).execute(db)
         except Exception:
             log.warning("policy rollout watcher: could not remove worker %s (it ages out)", self.worker)
+
+
+def rollout_database() -> peewee.Database:
+    """Where a worker reads the staged versions and reports: the bound store, or its primary when the
+    store is a standby (the same database the decision records go to)."""
+    return records_database()
 
 
 _watcher: tuple[int, Watcher] | None = None

@@ -23,8 +23,21 @@ class EngineWorker(BaseModel):
     """One serving worker process, as it last reported itself."""
 
     worker = pw.CharField(max_length=200, primary_key=True)  # host:pid:boot id
-    seen_at = pw.FloatField()  # the worker's clock (UNIX seconds): a heartbeat older than LIVE_SECONDS is gone
+    # the worker's clock (UNIX seconds): a heartbeat older than LIVE_SECONDS is gone. Double precision:
+    # PostgreSQL's REAL (a FloatField) rounds today's times to 128 s, so a worker looked dead or alive at random
+    seen_at = pw.DoubleField()
     prepared = pw.TextField(default="[]")  # JSON list of the staged versions this worker has built
 
 
 ROLLOUT_MODELS: list[type[BaseModel]] = [StagedPolicy, EngineWorker]
+
+
+def ensure_heartbeat_precision(db: pw.Database) -> None:
+    """A PostgreSQL store made with seen_at REAL (schema v8 as first shipped) gets double precision;
+    idempotent, run by every init_schema (SQLite's REAL is already a double)."""
+    if not isinstance(db, pw.PostgresqlDatabase):
+        return
+    found = db.execute_sql("SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+                           "AND table_name = 'engine_worker' AND column_name = 'seen_at'").fetchone()
+    if found and found[0] == "real":
+        db.execute_sql("ALTER TABLE engine_worker ALTER COLUMN seen_at TYPE double precision")

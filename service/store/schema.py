@@ -16,7 +16,7 @@ from .ids import rebuild_without_id_reuse
 from .models import MODELS, SchemaVersion, StoreRevision
 from .moments import record_moment
 from .review_models import REVIEW_MODELS
-from .rollout_models import ROLLOUT_MODELS
+from .rollout_models import ROLLOUT_MODELS, ensure_heartbeat_precision
 from .scope_migration import widen_api_key_scopes
 from .standby import StandbyReadOnly, is_standby
 
@@ -94,6 +94,7 @@ def init_schema() -> None:
         StoreRevision.insert(id=1, value=0, epoch=uuid.uuid4().hex).on_conflict_ignore().execute()
         ensure_history()  # again on every start: picks up columns later migrations add to fact tables
         ensure_unique_folded()  # e-mails unique regardless of case (stops, changing nothing, on duplicates)
+        ensure_heartbeat_precision(database.obj)  # v8's first heartbeat column was too coarse on PostgreSQL
         if existing is None:
             record_moment(0)  # the store exists from now on
         SchemaVersion.insert(id=1, version=SCHEMA_VERSION).on_conflict(
