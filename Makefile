@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test install init-db bench bench-quick bench-postgres bench-demo bench-impact clean
+.PHONY: run test install init-db bench bench-quick bench-postgres bench-demo bench-impact bench-replicas bench-activation clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "partner-authz needs Python 3.11 or 3.12 (oso 0.27.3 has no wheels for %d.%d)" % v)'
@@ -54,3 +54,11 @@ bench-impact: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data/authz.db data/authz.db-*
+
+# its own PostgreSQL primary and standby on 5462/5463 (BENCH_PAIR_PORTS), instances on 9000/9001 (bench/replicas.py)
+bench-replicas: $(STAMP)
+	$(BIN)/python -m bench.replicas $(BENCH_ARGS)
+
+# authz serve (2 workers) under client threads across 10 activations (bench/activation.py); --postgres URL in BENCH_ARGS
+bench-activation: $(STAMP)
+	$(BIN)/python -m bench.activation $(BENCH_ARGS)
