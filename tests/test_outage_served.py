@@ -14,10 +14,13 @@ and started again. What must hold:
 """
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
 import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,10 +32,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import DEMO_WORLD, activate_repo_policy, stop_recorder
+from conftest import DEMO_WORLD, activate_repo_policy, fresh_store_url, stop_recorder
 from live_servers import free_port, wait_ready
 from own_postgres import OwnCluster, postgres_bin
 from recorder_served import worker_pids
+from small_disk import Disk, can_fill_sqlite
 from service.api.auth import create_key
 from service.store import database, init_schema, open_database
 from service.store.world import load_world, read_world_file
@@ -45,9 +49,9 @@ QUESTIONS = [("paula", "access_account", "pixelhaus"), ("berta", "access_account
              ("paula", "access_account", "baeckerei"), ("berta", "manage_users", "webwerk"),
              ("paula", "manage_product", "baeckerei_web")]
 
-pytestmark = pytest.mark.skipif(postgres_bin() is None and os.environ.get("AUTHZ_OUTAGE_TESTS") != "required",
-                                reason="needs PostgreSQL's binaries (/usr/lib/postgresql/*/bin) for a cluster of "
-                                       "the test's own")
+needs_own_cluster = pytest.mark.skipif(postgres_bin() is None,
+                                       reason="needs PostgreSQL's binaries (/usr/lib/postgresql/*/bin) for a cluster "
+                                              "of the test's own")
 
 
 def call(port: int, method: str, path: str, key: str, body: Any = None,
@@ -111,13 +115,16 @@ def world(cluster: OwnCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
     yield {"refs": refs, "check": check_key, "write": write_key, "dir": tmp_path_factory.mktemp("outage")}
 
 
-def _serve(url: str, mode: str, directory: Path) -> Instance:
+def _serve(url: str, mode: str, directory: Path, *, prefix: list[str] | None = None, workers: int = 2,
+           name: str = "") -> Instance:
+    """`authz serve` (its own process group) on url; `prefix` runs it inside another command (a namespace)."""
     port = free_port()
-    log_path = directory / f"serve-{mode}.log"
+    log_path = directory / f"serve-{name or mode}.log"
     env = {**os.environ, "DATABASE_URL": url, "HOME": str(directory), "AUTHZ_THREADS": "6", "AUTHZ_SHAPE_TABLE": "0",
            "AUTHZ_DECISION_LOG": "off", "AUTHZ_DECISION_STORE": mode, "AUTHZ_OUTAGE_LOG_SECONDS": str(LOG_SECONDS)}
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"],
+        proc = subprocess.Popen([*(prefix or []), sys.executable, "-m", "service.cli", "serve", "--port", str(port),
+                                 "--workers", str(workers)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     wait_ready(port, proc, time.monotonic() + 60)
     return Instance(mode, port, proc, log_path)
@@ -200,6 +207,7 @@ def _answers(inst: Instance, key: str) -> bool:
         return False
 
 
+@needs_own_cluster
 def test_postgresql_stopped_and_started_under_load(cluster: OwnCluster, world: dict[str, Any]) -> None:
     refs, check_key, write_key = world["refs"], world["check"], world["write"]
     instances = [_serve(cluster.url, mode, world["dir"]) for mode in ("durable", "async")]
@@ -306,3 +314,137 @@ def _stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, 9)
         proc.wait()
+
+
+# -- SQLite: a full disk, a deleted or replaced file --------------------------------------------------
+
+@pytest.fixture
+def sqlite_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The demo world in a fresh SQLite store at tmp_path/authz.db, with a check and a write key."""
+    url = fresh_store_url("sqlite", tmp_path)
+    refs = load_world(read_world_file(DEMO_WORLD))
+    activate_repo_policy()
+    _, check_key = create_key("faults-check", "check")
+    _, write_key = create_key("faults-write", "write")
+    stop_recorder()
+    database.close()  # checkpointed: the file is whole before it is copied or deleted
+    yield {"url": url, "path": tmp_path / "authz.db", "refs": refs, "check": check_key, "write": write_key}
+    database.connect(reuse_if_open=True)
+
+
+def _new_user(inst: Instance, key: str, tag: str) -> tuple[int, Any, dict[str, str]]:
+    return call(inst.port, "POST", "/v1/users", key, {"email": f"{tag}@example.org", "name": tag})
+
+
+@pytest.mark.skipif(not can_fill_sqlite(), reason="a tmpfs of the server's own needs root (CI runs as root)")
+def test_a_full_sqlite_disk_refuses_fact_writes_with_503_keeps_reads_and_recovers(sqlite_world: dict[str, Any],
+                                                                                   tmp_path: Path) -> None:
+    world, disk = sqlite_world, Disk(sqlite_world["url"], tmp_path)
+    # async decision records: a check does not wait for a commit, so it shows that reads still answer
+    inst = _serve(disk.url, "async", tmp_path, prefix=disk.prefix(tmp_path), workers=1, name="disk")
+    disk.pid = inst.proc.pid
+    acked: list[tuple[str, str]] = []
+    refused = 0
+    try:
+        def write(tag: str) -> int:
+            nonlocal refused
+            status, answer, headers = _new_user(inst, world["write"], tag)
+            if status == 201:
+                acked.append((answer["id"], f"{tag}@example.org"))
+            else:
+                assert _is_outage_answer(status, answer, headers), (status, answer)  # never a 500
+                assert "disk is full" in answer["error"]["message"], answer
+                refused += 1
+            return status
+
+        assert write("disk-before") == 201
+        disk.fill()
+        # SQLite first fills the free pages of its WAL and file: writes until the first 503
+        assert _until(lambda: write(f"disk-full-{len(acked)}-{refused}") == 503, 30), f"no 503 after {len(acked)}"
+        for i in range(5):
+            assert write(f"disk-still-full-{i}") == 503
+        # reads keep answering: facts, events, checks
+        ref = acked[0][0]
+        assert call(inst.port, "GET", f"/v1/users/{ref.split(':')[1]}", world["write"])[0] == 200
+        assert call(inst.port, "GET", "/v1/events?after=0&limit=5", world["write"])[0] == 200
+        refs = world["refs"]
+        status, answer, _ = call(inst.port, "POST", "/v1/check", world["check"],
+                                 {"actor": refs["paula"], "action": "access_account", "resource": refs["pixelhaus"]})
+        assert status == 200 and answer["allowed"] is True, answer
+        disk.free()
+        assert _until(lambda: write(f"disk-after-{len(acked)}-{refused}") == 201, 15), "writes did not come back"
+        found = _found(inst, world["write"], acked)
+        print(f"full SQLite disk: writes acknowledged {len(acked)}, found {found}, refused (503) {refused}")
+        assert found == len(acked)  # nothing acknowledged lost
+        text = inst.log()
+        assert logged_tracebacks(text) <= 2, text[-3000:]  # the outage's, and the recorder's
+        assert "sqlite: database or disk is full" in text, text[-3000:]
+    finally:
+        _stop(inst.proc)
+
+
+def _backup(path: Path, to: Path) -> None:
+    """A consistent copy of the store (the SQLite backup API), as a restore would bring back."""
+    source, target = sqlite3.connect(path), sqlite3.connect(to)
+    with target:
+        source.backup(target)
+    source.close()
+    target.close()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _store_files(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.glob(f"{path.name}*"))
+
+
+def test_a_store_file_deleted_then_replaced_while_serving_is_503_and_never_recreated(sqlite_world: dict[str, Any],
+                                                                                     tmp_path: Path) -> None:
+    world, path = sqlite_world, sqlite_world["path"]
+    inst = _serve(world["url"], "durable", tmp_path, name="deleted")
+    refs = world["refs"]
+    check = {"actor": refs["paula"], "action": "access_account", "resource": refs["pixelhaus"]}
+    try:
+        status, answer, _ = _new_user(inst, world["write"], "before-delete")
+        assert status == 201, answer
+        written = answer["id"].split(":")[1]
+        assert call(inst.port, "POST", "/v1/check", world["check"], check)[0] == 200
+        _backup(path, tmp_path / "restore.db")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+        def refused_everywhere(tag: str) -> None:
+            for _ in range(4):  # both workers, several threads
+                status, answer, headers = call(inst.port, "POST", "/v1/check", world["check"], check)
+                assert _is_outage_answer(status, answer, headers), (tag, status, answer)
+                status, answer, headers = _new_user(inst, world["write"], f"{tag}-write")
+                assert _is_outage_answer(status, answer, headers), (tag, status, answer)
+                status, answer, headers = call(inst.port, "GET", "/v1/users/1", world["write"])
+                assert _is_outage_answer(status, answer, headers), (tag, status, answer)
+                status, ready, _ = call(inst.port, "GET", "/readyz", world["check"])
+                assert status == 503 and ready["ready"] is False and ready["store_reachable"] is False, ready
+
+        refused_everywhere("deleted")
+        assert _store_files(path) == [], "the service created a new store file"
+        # a restore copied into place: another file than the one the service opened, still refused
+        shutil.copyfile(tmp_path / "restore.db", path)
+        restored = _digest(path)
+        refused_everywhere("replaced")
+        # opening the restore may make its (empty) -wal and -shm; nothing is written into it
+        assert _digest(path) == restored, "the service wrote into the restore"
+        assert set(_store_files(path)) <= {"authz.db", "authz.db-wal", "authz.db-shm"}, _store_files(path)
+        assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+        assert "deleted or replaced" in inst.log()
+        assert logged_tracebacks(inst.log()) <= 2 * 2, inst.log()[-3000:]
+    finally:
+        _stop(inst.proc)
+    # a restart serves the restored file (the write made before the backup is in it)
+    again = _serve(world["url"], "durable", tmp_path, name="restarted")
+    try:
+        status, answer, _ = call(again.port, "GET", f"/v1/users/{written}", world["write"])
+        assert status == 200 and answer["email"] == "before-delete@example.org", answer
+        assert call(again.port, "POST", "/v1/check", world["check"], check)[0] == 200
+    finally:
+        _stop(again.proc)

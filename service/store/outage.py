@@ -49,7 +49,25 @@ _SQLITE_OUTAGES = ("database or disk is full", "disk i/o error", "readonly datab
 
 def outage_kind(exc: BaseException) -> str | None:
     """A short name for the kind of store outage `exc` is ("postgresql unreachable: connection
-    refused", "sqlite: database or disk is full"), or None when it is not one."""
+    refused", "sqlite: database or disk is full"), or None when it is not one.
+
+    A store error raised while handling an outage is that outage: SQLite rolls a transaction back
+    itself when its COMMIT finds the disk full, so peewee's own ROLLBACK then fails with "cannot
+    rollback - no transaction is active", and that is the error that reaches the API."""
+    found: BaseException | None = exc
+    for _ in range(6):
+        if found is None:
+            break
+        kind = _own_kind(found)
+        if kind is not None:
+            return kind
+        if not isinstance(found, (peewee.PeeweeException, sqlite3.Error, psycopg2.Error)):
+            break  # the code's own error (a bug) while handling an outage stays a bug
+        found = found.__cause__ or found.__context__
+    return None
+
+
+def _own_kind(exc: BaseException) -> str | None:
     if isinstance(exc, StoreUnavailable):
         return "store file deleted or replaced"
     cause = _driver_error(exc)
