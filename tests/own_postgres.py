@@ -34,6 +34,7 @@ class OwnCluster:
         self.bin = postgres_bin()
         assert self.bin is not None, "no PostgreSQL binaries under /usr/lib/postgresql"
         self.user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+        self._remove_leftovers()
         # under /var/tmp, not pytest's tmp_path: user postgres cannot enter root's 0700 pytest directory
         self.base = Path(tempfile.mkdtemp(prefix=f"authz-own-pg-{self.port}-", dir="/var/tmp"))
         if os.geteuid() == 0:
@@ -48,6 +49,18 @@ class OwnCluster:
         self.start()
         self._sql("CREATE ROLE authz LOGIN PASSWORD 'authz' CREATEDB")
         self._sql(f"CREATE DATABASE {DATABASE} OWNER authz")
+
+    def _remove_leftovers(self) -> None:
+        """A cluster of an earlier run on this port that was not removed (the run was killed)."""
+        for leftover in glob.glob(f"/var/tmp/authz-own-pg-{self.port}-*"):
+            self._pg_ctl_stop(Path(leftover) / "data")
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    def _pg_ctl_stop(self, data: Path) -> None:
+        command = [str(self.bin / "pg_ctl"), "stop", "-w", "-m", "immediate", "-D", str(data)]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, capture_output=True, timeout=60)
 
     def _run(self, tool: str, *args: str, timeout: float = 60) -> str:
         command = [str(self.bin / tool), *args]
@@ -69,8 +82,5 @@ class OwnCluster:
         self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.data))
 
     def remove(self) -> None:
-        subprocess.run([str(self.bin / "pg_ctl"), "stop", "-w", "-m", "immediate", "-D", str(self.data)]
-                       if os.geteuid() != 0 else
-                       ["runuser", "-u", "postgres", "--", str(self.bin / "pg_ctl"), "stop", "-w", "-m", "immediate",
-                        "-D", str(self.data)], capture_output=True, timeout=60)
+        self._pg_ctl_stop(self.data)
         shutil.rmtree(self.base, ignore_errors=True)
