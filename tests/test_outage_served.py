@@ -293,9 +293,10 @@ def _assert_small_log(mode: str, text: str, grown: int, outage: float) -> None:
     assert len(recorder) <= 2 * (2 + intervals), (mode, recorder)
     if mode == "async":  # its backlog was retried through the outage: counted once per interval
         assert any(line.startswith("decision records still cannot be written") for line in recorder), recorder
-    # per worker: the outage's traceback, and the recorder's first failure's
-    assert logged_tracebacks(text) <= 2 * 2, (mode, logged_tracebacks(text), text[-3000:])
-    assert grown < 40_000, (mode, grown, per_kind, text[-3000:])
+    # per worker: the outage's traceback and the recorder's first failure's (measured: 3 or 4 in all;
+    # one more per worker allowed for a store that answers once in between); before: one per kind, 10+
+    assert logged_tracebacks(text) <= 2 * 3, (mode, logged_tracebacks(text), text[-3000:])
+    assert grown < 60_000, (mode, grown, per_kind, text[-3000:])  # measured 21-31 KB; before: 90 KB
 
 
 def logged_tracebacks(text: str) -> int:
