@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import Flaky
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import ensure_resource_availability, use_after_free
 
@@ -29,6 +30,7 @@ from test_api_support import Api, make_api
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = 40 if os.environ.get("CI") else 25
 STEPS = 8
+ROUNDS, TARGET_REQUESTS = 3, 300
 STATEFUL_CHECKS = [*CHECKS, use_after_free, ensure_resource_availability]
 REF = re.compile(r"^([a-z_]+):([1-9][0-9]*)$")
 KEEP_UNKNOWN = 5  # one generated id in KEEP_UNKNOWN stays as generated (mostly unknown: 404 paths)
@@ -65,6 +67,8 @@ class World:
             case.body = self.rebase_value(case.body)
         if case.query:
             case.query = {name: self.rebase_value(value) for name, value in case.query.items()}
+        if case.method.upper() == "DELETE":
+            return  # a delete keeps the id a link gave it: the world stays whole for the next scenarios
         for name, value in (case.path_parameters or {}).items():
             if name.endswith("_id") and isinstance(value, int):
                 case.path_parameters[name] = self.rebase(name.removesuffix("_id"), value)
@@ -78,7 +82,7 @@ def served(store_url: str, tmp_path: Path):
         yield api, base, world
 
 
-def _machine(api: Api, base: str, world: World, seen: dict[str, int]):
+def _machine(api: Api, base: str, world: World, seen: dict[str, int], problems: list[str]):
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
     base_machine = schema.as_state_machine()
 
@@ -92,6 +96,13 @@ def _machine(api: Api, base: str, world: World, seen: dict[str, int]):
             return {"headers": api.headers(scope) if scope in ("check", "write") else {}}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
+            try:
+                self._conform(response, case)
+            except Exception as exc:
+                problems.append(f"{case.operation.label} {case.body!r}: {exc}")
+                raise
+
+        def _conform(self, response, case) -> None:
             seen["requests"] += 1
             seen[f"{response.status_code // 100}xx"] = seen.get(f"{response.status_code // 100}xx", 0) + 1
             if response.status_code < 300 and response.request.method != "GET":
@@ -106,12 +117,23 @@ def _machine(api: Api, base: str, world: World, seen: dict[str, int]):
 def test_stateful_scenarios_along_the_links_conform(served) -> None:
     api, base, world = served
     seen = {"requests": 0}
-    schema, machine = _machine(api, base, world, seen)
+    problems: list[str] = []
+    schema, machine = _machine(api, base, world, seen, problems)
     links = [name for item in schema.raw_schema["paths"].values() for op in item.values()
              for answer in op["responses"].values() for name in answer.get("links", {})]
     assert len(links) > 100, "the served /openapi.json lost its links"
-    machine.run(settings=settings(max_examples=SCENARIOS, stateful_step_count=STEPS, deadline=None,
-                                  derandomize=True, database=None, suppress_health_check=list(HealthCheck),
-                                  phases=[Phase.generate]))
+    for _ in range(ROUNDS):
+        try:
+            machine.run(settings=settings(max_examples=SCENARIOS, stateful_step_count=STEPS, deadline=None,
+                                          derandomize=True, database=None, suppress_health_check=list(HealthCheck),
+                                          phases=[Phase.generate]))
+        except Flaky:
+            # The server keeps what earlier scenarios did, so replaying a choice can meet other answers and
+            # other available links: hypothesis then stops. Like schemathesis' own runner, that is no
+            # finding -- every response seen until then was checked, and a failed check is reported below.
+            seen["stopped_by_replay"] = seen.get("stopped_by_replay", 0) + 1
+        assert not problems, problems[0]
+        if seen["requests"] >= TARGET_REQUESTS:
+            break  # another round replays the same choices on a store the first one changed
     print(f"served stateful schemathesis: {seen}")
     assert seen["requests"] >= SCENARIOS
