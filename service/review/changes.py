@@ -13,7 +13,7 @@ from flask import current_app, request
 from service.audit.past import Moment
 
 from .changes_diff import Difference, changes_between
-from .moment import BadMoment, asked_moment, rfc3339
+from .moment import BadMoment, asked_moment
 from .pages import Page, Table, names
 from .render import respond
 from .views import bp, scoped
@@ -38,6 +38,11 @@ def _asked() -> tuple[Moment, Moment]:
     return start, end
 
 
+def _exact(moment: Moment) -> str:
+    """The moment's time as asked, to the microsecond when it has them (asking it again gives the same revision)."""
+    return moment.at.isoformat(timespec="microseconds" if moment.at.microsecond else "seconds") + "Z"
+
+
 def _row(difference: Difference, users: dict[int, str]) -> dict[str, Any]:
     row = difference.as_dict()
     cause = row.pop("cause")
@@ -54,7 +59,7 @@ def changes_page(kind: str, subject_id: int) -> Page:
     causes = {d.cause.revision: d.cause.as_dict() for d in found}
     ref = f"{SUBJECT_REF[kind]}:{subject_id}"
     title_name = names("user" if kind == "user" else "organization", [subject_id]).get(subject_id, ref)
-    data = {"subject": ref, "kind": kind, "from": rfc3339(start.at), "to": rfc3339(end.at), **compared,
+    data = {"subject": ref, "kind": kind, "from": _exact(start), "to": _exact(end), **compared,
             "gained": [d.as_dict() for d in found if d.gained], "lost": [d.as_dict() for d in found if not d.gained],
             "causes": sorted(causes.values(), key=lambda c: (c["revision"] is None, c["revision"] or 0))}
     return Page(f"Changes of {kind} {title_name}", "changes.html", data, {"changes": Table(COLUMNS, rows)},

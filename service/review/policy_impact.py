@@ -21,6 +21,7 @@ from service.policy.versions import StoredPolicy, history
 from service.store.fast_sql import fetch_all
 from service.store.history import as_of
 from service.store.moments import first_moment
+from service.store.schema import revision_stamp
 
 CACHE_SIZE = 256
 
@@ -40,17 +41,19 @@ def activations() -> list[tuple[StoredPolicy, StoredPolicy | None]]:
     return [(a, found[i + 1] if i + 1 < len(found) else None) for i, a in enumerate(found)]
 
 
-_cache: OrderedDict[int, ActivationImpact] = OrderedDict()
+# (store epoch, activation id) -> its impact: the epoch tells apart two stores whose activations share ids
+_cache: OrderedDict[tuple[str, int], ActivationImpact] = OrderedDict()
 _lock = threading.Lock()
 
 
 def impact_of(activation: StoredPolicy, previous: StoredPolicy | None) -> ActivationImpact:
+    key = (revision_stamp()[0], activation.id)
     with _lock:
-        if activation.id in _cache:
-            return _cache[activation.id]
+        if key in _cache:
+            return _cache[key]
     found = _compute(activation, previous)
     with _lock:
-        _cache[activation.id] = found
+        _cache[key] = found
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return found

@@ -10,13 +10,13 @@ from flask import request
 from service.analysis.impact import Change
 
 from .pages import NotFound, Page, Table, describe, names, rules_of
-from .paging import filtered, filters_from, one_page, page_number
+from .paging import filtered, filters_from, natural_key, one_page, page_number
 from .policy_impact import ActivationImpact, activations, impact_of, summary
 from .render import respond
 from .views import bp, scoped
 
 ROWS_PAGE = 100
-COLUMNS = ["change", "user", "name", "action", "resource", "customer", "rules", "why"]
+COLUMNS = ["change", "user", "name", "action", "resource", "customer", "customer_name", "rules", "why"]
 
 
 def policy_index() -> Page:
@@ -47,20 +47,36 @@ def _rows(found: ActivationImpact) -> list[dict[str, Any]]:
         return []
     changes: list[tuple[str, Change]] = [("gained", c) for c in impact.gained] + [("lost", c) for c in impact.lost]
     users = names("user", [int(c.actor.split(":")[1]) for _, c in changes])
+    customers = names("organization", list(found.customers.values()))
     return [{"change": sign, "user": c.actor, "name": users.get(int(c.actor.split(":")[1]), ""),
              "action": c.action, "resource": c.resource,
              "customer": f"organization:{found.customers[c.resource]}" if c.resource in found.customers else "",
+             "customer_name": customers.get(found.customers.get(c.resource, 0), ""),
              "rules": " ".join(rules_of(c.reasons)), "why": describe(c.reasons)} for sign, c in changes]
+
+
+def _by_customer(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The customers whose access changed: how many decisions on each (and its products, invoices) were gained
+    and lost."""
+    tally: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = tally.setdefault(row["customer"], {"customer": row["customer"], "name": row["customer_name"],
+                                                   "gained": 0, "lost": 0})
+        entry[row["change"]] += 1
+    return sorted(tally.values(), key=lambda e: natural_key(e["name"]))
 
 
 def activation_page(ident: str) -> Page:
     found = _find(ident)
     filters = filters_from(request.args)
-    rows = filtered(_rows(found), filters)
+    every = _rows(found)
+    rows = filtered(every, filters)
     shown, pager = one_page(rows, page_number(request.args), ROWS_PAGE)
     head = summary(found)
     return Page(f"Policy activation {found.activation.id}: version {found.activation.version}", "policy_activation.html",
-                {**head, "changes": rows}, {"changes": Table(COLUMNS, rows)},
+                {**head, "customers": _by_customer(every), "changes": rows},
+                {"changes": Table(COLUMNS, rows), "customers": Table(["customer", "name", "gained", "lost"],
+                                                                     _by_customer(every))},
                 {"head": head, "shown": shown, "pager": pager, "filters": filters, "ident": ident})
 
 
