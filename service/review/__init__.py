@@ -11,6 +11,7 @@ from flask import Flask
 from .session import configure_sessions
 from .views import add_headers, bp
 from . import export  # noqa: F401,E402  (/review/export: its routes join bp)
+from . import reviews  # noqa: F401,E402  (/review/reviews: its routes join bp)
 
 
 def register(app: Flask) -> None:
