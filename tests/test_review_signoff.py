@@ -210,10 +210,12 @@ def test_bad_input_is_4xx_naming_the_field_and_changes_nothing(console: Api, dem
         (f"/review/reviews/{review_id}/rows/1", {"decision": "keep", "note": "nul\x00"}, 400, "note"),
         ("/review/reviews/99999/rows/1", {"decision": "keep"}, 404, "review"),
         ("/review/reviews/99999/finish", {}, 404, "review"),
+        ("/review/reviews/2147483648/finish", {}, 404, None),  # past the id column (int32): no route, never a 500
+        (f"/review/reviews/{review_id}/rows/99999999999999999999", {"decision": "keep"}, 400, "row"),
     ]
     for path, data, status, field in cases:
         answer = console.client.post(path, data=data, headers=JSON)
-        assert (answer.status_code, answer.json["field"]) == (status, field), (path, data, answer.json)
+        assert (answer.status_code, (answer.json or {}).get("field")) == (status, field), (path, data, answer.json)
     html = console.client.post(f"/review/reviews/{review_id}/rows/1", data={"decision": "delete"})
     assert html.status_code == 400 and "decision" in html.get_data(as_text=True) and html.mimetype == "text/html"
     cross = console.client.post(f"/review/reviews/{review_id}/rows/1", data={"decision": "revoke"},
@@ -221,7 +223,9 @@ def test_bad_input_is_4xx_naming_the_field_and_changes_nothing(console: Api, dem
     assert cross.status_code == 403 and cross.json["field"] == "origin"
     assert AccessReview.select().count() == 1
     assert AccessReviewRow.select().where(AccessReviewRow.decision.is_null(False)).count() == 0
-    assert console.client.get("/review/reviews/99999").status_code == 404
+    for path in ("/review/reviews/99999", "/review/reviews/99999999999999999999",
+                 "/review/reviews/99999999999999999999/export?format=csv"):
+        assert console.client.get(path).status_code == 404, path
     assert _decide(console, review_id, 1, "keep", " " + "x" * 499)["note"] == "x" * 499  # 500 is allowed
 
 

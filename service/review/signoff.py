@@ -85,7 +85,8 @@ def last_finished(kind: str, subject: str) -> AccessReview | None:
 
 
 def find_review(review_id: int) -> AccessReview:
-    review = AccessReview.get_or_none(AccessReview.id == review_id)
+    # an id past the column's range is no review (PostgreSQL would refuse the comparison with an error)
+    review = AccessReview.get_or_none(AccessReview.id == review_id) if review_id <= MAX_ID else None
     if review is None:
         raise Refused(f"no such review: review:{review_id}", "review", 404)
     return review
@@ -94,7 +95,7 @@ def find_review(review_id: int) -> AccessReview:
 def _locked_open(review_id: int) -> AccessReview:
     """The review, locked against the other writers of it; refused once finished."""
     query = AccessReview.select().where(AccessReview.id == review_id)
-    review = (query.for_update() if is_postgres() else query).first()
+    review = (query.for_update() if is_postgres() else query).first() if review_id <= MAX_ID else None
     if review is None:
         raise Refused(f"no such review: review:{review_id}", "review", 404)
     if review.finished_at is not None:
