@@ -17,11 +17,12 @@ from .models import MODELS, SchemaVersion, StoreRevision
 from .moments import record_moment
 from .review_models import REVIEW_MODELS
 from .revision_writes import REVISION_WRITE_MODELS, note_write
+from .review_signoff_models import SIGNOFF_MODELS
 from .rollout_models import ROLLOUT_MODELS
 from .scope_migration import widen_api_key_scopes
 
 # Bump when a model changes, and add the step that brings an older store up to it.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def _add_store_epoch() -> None:
@@ -49,7 +50,8 @@ def _allow_review_keys() -> None:
 MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None, 4: _start_history,
                                              5: rebuild_without_id_reuse, 6: _allow_review_keys, 7: lambda: None,
                                              8: lambda: None,  # v8: the policy rollout tables (rollout_models.py)
-                                             9: lambda: None}  # v9: who wrote each revision (revision_writes.py)
+                                             9: lambda: None,  # v9: who wrote each revision (revision_writes.py)
+                                             10: lambda: None}  # v10: signed-off access reviews (review_signoff_models.py)
 
 
 @contextlib.contextmanager
@@ -79,8 +81,8 @@ def init_schema() -> None:
     """Create what is missing and migrate an older store to SCHEMA_VERSION; safe to run again."""
     with _sqlite_foreign_keys_off(), database.atomic():
         existing = _stored_version()
-        database.create_tables(MODELS + AUDIT_MODELS + REVIEW_MODELS + ROLLOUT_MODELS + REVISION_WRITE_MODELS,
-                               safe=True)
+        database.create_tables(MODELS + AUDIT_MODELS + REVIEW_MODELS + ROLLOUT_MODELS + REVISION_WRITE_MODELS
+                               + SIGNOFF_MODELS, safe=True)
         if existing is not None:
             for version in range(existing + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version]()
