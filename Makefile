@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 WORKERS ?= 2
+TEST_WORKERS ?= 2  # pytest-xdist processes: most tests wait on servers, so two keep both cores busy
 
 .PHONY: run test install init-db bench bench-quick bench-postgres bench-demo bench-impact bench-replicas bench-activation clean
 
@@ -31,7 +32,7 @@ run: init-db
 test: $(STAMP)
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then echo "tests run on SQLite and on PostgreSQL ($$TEST_POSTGRES_URL)"; \
 	else echo "tests run on SQLite only: PostgreSQL SKIPPED (set TEST_POSTGRES_URL, e.g. from .ci/start-postgres)"; fi
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # BENCH_ARGS: more options of bench/run.py, e.g. --port 8600 --recording-env NAME=VALUE
 bench: $(STAMP)

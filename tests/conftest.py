@@ -14,8 +14,36 @@ from service.store.world import load_world, read_world_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_WORLD = ROOT / "data" / "demo.yaml"
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+
+
+def _own_database(url: str | None) -> str | None:
+    """Under pytest-xdist every worker process wipes and fills a PostgreSQL database of its own
+    (`<name>_gw0`, `<name>_gw1`: created when missing), so two workers never share a schema."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    head, sep, query = url.partition("?")
+    base, _, name = head.rpartition("/")
+    own = f"{name}_{worker}"
+    db = open_database(url)
+    db.connect(reuse_if_open=True)
+    if db.execute_sql("SELECT 1 FROM pg_database WHERE datname = %s", (own,)).fetchone() is None:
+        db.execute_sql(f'CREATE DATABASE "{own}"')
+    db.close()
+    return f"{base}/{own}{sep}{query}"
+
+
+POSTGRES_URL = _own_database(os.environ.get("TEST_POSTGRES_URL"))
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With `--dist loadgroup` a test file runs whole in one worker (its module-scoped servers boot once);
+    files that share one external resource (the standby pair) share a group, so they never overlap."""
+    for item in items:
+        shared = item.get_closest_marker("shares")
+        group = shared.args[0] if shared else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -35,7 +63,7 @@ def stop_recorder() -> None:
 def reset_postgres(url: str) -> None:
     db = open_database(url)
     db.connect(reuse_if_open=True)
-    db.execute_sql("DROP SCHEMA public CASCADE")
+    db.execute_sql("DROP SCHEMA IF EXISTS public CASCADE")
     db.execute_sql("CREATE SCHEMA public")
     db.close()
 

@@ -46,3 +46,36 @@ def test_docs_page_is_self_contained(store_url: str, tmp_path: Path) -> None:
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and page.content_type.startswith("text/html")
     assert "/openapi.json" in html and "https://" not in html and "http://" not in html
+
+
+def _links(spec: dict, path: str, method: str, status: str) -> dict:
+    return spec["paths"][path][method]["responses"][status].get("links", {})
+
+
+def test_answers_link_to_the_operations_that_take_their_ids(store_url: str, tmp_path: Path) -> None:
+    """Stateful clients chain calls along `links`: a created entity's id feeds every operation on it."""
+    spec = make_api(store_url, tmp_path).client.get("/openapi.json").json
+    ids = {op["operationId"]: (path, method) for path, item in spec["paths"].items() for method, op in item.items()}
+    created = _links(spec, "/v1/users", "post", "201")
+    assert {link["operationId"] for link in created.values()} >= {
+        "facts_get_user", "facts_patch_user", "facts_put_user", "facts_delete_user"}
+    assert created["facts_get_user"]["parameters"] == {"path.user_id": "$response.body#/id#regex:^[a-z_]+:([0-9]+)$"}
+    for collection in ("organizations", "products", "memberships", "invoices", "assignments",
+                       "product-authorizations", "invitations"):
+        targets = {ids[link["operationId"]][0] for link in _links(spec, f"/v1/{collection}", "post", "201").values()}
+        assert any(target.startswith(f"/v1/{collection}/{{") for target in targets), collection
+    accepted = _links(spec, "/v1/invitations/{invitation_id}/accept", "post", "200")
+    review = accepted["workflows_review_partnership_by_partnership"]["parameters"]
+    assert review["path.partnership_id"].startswith("$response.body#/partnership#regex:")
+    assert review["query.acting_user"] == "$request.body#/acting_user"  # the same user goes on
+    decided = _links(spec, "/v1/check", "post", "200")
+    assert decided["audit_show_decision_by_decision_id"]["parameters"] == {
+        "path.decision_id": "$response.body#/decision_id"}
+    for path, item in spec["paths"].items():  # every link names an operation of this document
+        for op in item.values():
+            for answer in op["responses"].values():
+                for link in answer.get("links", {}).values():
+                    target_path, target_method = ids[link["operationId"]]
+                    target = spec["paths"][target_path][target_method]
+                    names = {f"{p['in']}.{p['name']}" for p in target.get("parameters", [])}
+                    assert set(link["parameters"]) <= names, (path, link)

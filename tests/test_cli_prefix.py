@@ -74,7 +74,7 @@ def run(demo: dict[str, str], store_url: str, monkeypatch: pytest.MonkeyPatch, t
     return invoke
 
 
-@pytest.mark.parametrize("args, code, words", ERRORS, ids=[" ".join(str(a) for a in e[0])[:50] for e in ERRORS])
+@pytest.mark.parametrize("args, code, words", ERRORS, ids=[" ".join(getattr(a, "__name__", str(a)) for a in e[0])[:50] for e in ERRORS])
 def test_every_error_is_one_line_with_the_one_prefix(run, args: tuple, code: int, words: str) -> None:
     result = run(*args)
     assert result.exit_code == code, (result.exit_code, result.output)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,52 +19,12 @@ from typing import Iterator
 import pytest
 
 from recorder_served import Load, call, missing, serve, stop
+from small_disk import Disk
 from service.api.auth import create_key
 from service.store import database
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKLOG_MAX = 40
-FULL = ("CREATE FUNCTION authz_test_disk_full() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
-        "'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$ LANGUAGE plpgsql",
-        "CREATE TRIGGER decision_disk_full BEFORE INSERT ON decision FOR EACH ROW EXECUTE FUNCTION authz_test_disk_full()")
-FREE = ("DROP TRIGGER decision_disk_full ON decision", "DROP FUNCTION authz_test_disk_full()")
-
-
-class Disk:
-    """The served store's disk: fill() and free()."""
-
-    def __init__(self, store_url: str, tmp_path: Path) -> None:
-        self.sqlite = store_url.startswith("sqlite")
-        self.mount = tmp_path / "small-disk"
-        self.url = f"sqlite:///{self.mount / 'authz.db'}" if self.sqlite else store_url
-        self.pid = 0
-
-    def prefix(self, source: Path) -> list[str]:
-        if not self.sqlite:
-            return []
-        self.mount.mkdir()
-        script = (f"mount -t tmpfs -o size=24m tmpfs {self.mount} && cp {source}/authz.db* {self.mount}/ "
-                  '&& exec "$@"')
-        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
-
-    def _in_namespace(self, command: str) -> None:
-        subprocess.run(["nsenter", "-t", str(self.pid), "-m", "sh", "-c", command], capture_output=True, timeout=30)
-
-    def fill(self) -> None:
-        if self.sqlite:
-            self._in_namespace(f"head -c 64M /dev/zero > {self.mount}/filler")
-        else:
-            for statement in FULL:
-                database.execute_sql(statement)
-
-    def free(self) -> None:
-        if self.sqlite:
-            self._in_namespace(f"rm -f {self.mount}/filler")
-        else:
-            for statement in FREE:
-                database.execute_sql(statement)
-
-
 @contextlib.contextmanager
 def served_on_a_small_disk(store_url: str, tmp_path: Path, mode: str) -> Iterator[tuple[Disk, int]]:
     if store_url.startswith("sqlite") and (os.geteuid() != 0 or not shutil.which("unshare")):

@@ -25,7 +25,7 @@ from live_servers import request as http
 from partner_authz_client import AuthzClient
 from standby_pair import PRIMARY_URL, ROOT, STANDBY_URL, Pair, needs_pair, pair, scalar, standby_db, wait_replayed
 
-pytestmark = needs_pair
+pytestmark = [needs_pair, pytest.mark.shares("standby pair")]  # one pair: these files never overlap
 
 ACTORS = ["anna", "bernd", "carla", "alma", "berta"]
 ACTIONS = ["access_account", "manage_product", "add_customer", "review"]

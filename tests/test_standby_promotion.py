@@ -15,7 +15,7 @@ import pytest
 from live_servers import request as http
 from standby_pair import Pair, needs_pair, pair, rebuild_standby, scalar, standby_db
 
-pytestmark = needs_pair
+pytestmark = [needs_pair, pytest.mark.shares("standby pair")]  # one pair: these files never overlap
 PROMOTED_SECONDS = 30
 
 

@@ -291,3 +291,77 @@ def test_a_follower_of_the_feed_misses_no_event_and_its_replay_is_the_store(serv
     assert len(feed) == THREADS * 6 * 3 + THREADS * 3
     assert [e["cursor"] for e in followed] == [e["cursor"] for e in feed], "the follower skipped events"
     assert_mirror_is_the_store(served)
+
+
+# -- deletes that take dependents with them ---------------------------------------------------------
+
+def _delete_once(s: Served, ref: str) -> int:
+    """Eight concurrent deletes of ref: one 200, seven 404; the revision the 200 answered."""
+    kind, row_id = ref.split(":")
+    before = s.revision()
+    results = race([lambda: s.call("DELETE", f"/v1/{FACT_PATHS[kind]}/{row_id}")] * THREADS)
+    assert statuses(results) == [200] + [404] * (THREADS - 1), (ref, results)
+    [won] = [body for status, body in results if status == 200]
+    assert won["revision"] == before + 1 == s.revision(), ref  # one change, however many rows it removed
+    return won["revision"]
+
+
+def _deletes_after(s: Served, cursor: str) -> list[str]:
+    return [f"{e['kind']} {e['subject']}" for e in s.feed(cursor)]
+
+
+def test_deleting_a_user_or_an_organization_emits_the_deletes_of_its_dependents(served: Served) -> None:
+    """A delete that cascades in the store (memberships, authorizations, assignments, products, invoices,
+    a partnership's grant of a deleted product) says so in the feed, in its own transaction: replaying
+    the feed into a mirror still gives the store's facts."""
+    d = served.demo
+    org = served.ok("POST", "/v1/organizations", {"name": "Cascade GmbH"}, 201)["id"]
+    user = served.ok("POST", "/v1/users", {"email": "cascade@example.org", "name": "Cascade"}, 201)["id"]
+    member = served.ok("POST", "/v1/memberships", {"user": user, "organization": org, "role": "collaborator"},
+                       201)["id"]
+    at_partner = served.ok("POST", "/v1/memberships", {"user": user, "organization": d["webwerk"],
+                                                       "role": "collaborator"}, 201)["id"]
+    product = served.ok("POST", "/v1/products", {"organization": org, "category": "mail", "name": "c.example"},
+                        201)["id"]
+    authorization = served.ok("POST", "/v1/product-authorizations", {"user": user, "product": product}, 201)["id"]
+    invoice = served.ok("POST", "/v1/invoices", {"organization": org}, 201)["id"]
+    assignment = served.ok("POST", "/v1/assignments", {"partner": d["webwerk"], "user": user,
+                                                       "customer": d["baeckerei"]}, 201)["id"]
+    other = served.ok("POST", "/v1/users", {"email": "cascade-2@example.org", "name": "Cascade 2"}, 201)["id"]
+    other_member = served.ok("POST", "/v1/memberships", {"user": other, "organization": org,
+                                                         "role": "legal_representative"}, 201)["id"]
+    other_authorization = served.ok("POST", "/v1/product-authorizations", {"user": other, "product": product},
+                                    201)["id"]
+
+    cursor = served.feed()[-1]["cursor"]
+    _delete_once(served, user)
+    assert _deletes_after(served, cursor) == [f"product_authorization.deleted {authorization}",
+                                              f"assignment.deleted {assignment}", f"membership.deleted {member}",
+                                              f"membership.deleted {at_partner}", f"user.deleted {user}"]
+    invitation = served.ok("POST", "/v1/invitations", {"acting_user": d["paula"], "partner": d["pixelhaus"],
+                                                       "customer": org, "requested": FULL}, 201)["id"]
+    cursor = served.feed()[-1]["cursor"]
+    _delete_once(served, org)
+    assert _deletes_after(served, cursor) == [f"invitation.deleted {invitation}",
+                                              f"product_authorization.deleted {other_authorization}",
+                                              f"membership.deleted {other_member}", f"invoice.deleted {invoice}",
+                                              f"product.deleted {product}", f"organization.deleted {org}"]
+    assert served.call("GET", f"/v1/users/{num(other)}")[0] == 200  # a member of it stays a user
+
+    # a product granted to a partnership: the grant loses it, said by the partnership's event
+    granted = served.ok("POST", "/v1/products", {"organization": d["baeckerei"], "category": "domain",
+                                                 "name": "granted.example"}, 201)["id"]
+    partnership = served.ok("POST", f"/v1/invitations/{num(_invite(served))}/accept",
+                            {"acting_user": d["berta"]})["partnership"]
+    served.ok("PUT", f"/v1/partnerships/{num(partnership)}/access", {
+        "acting_user": d["berta"], "granted": {"access": "limited", "products": [
+            {"product": granted, "technical": True}, {"product": d["baeckerei_web"], "technical": True}]}})
+    cursor = served.feed()[-1]["cursor"]
+    _delete_once(served, granted)
+    feed = served.feed(cursor)
+    assert [f"{e['kind']} {e['subject']}" for e in feed] == [f"partnership.access_changed {partnership}",
+                                                             f"product.deleted {granted}"]
+    products = [p["product"] for p in feed[0]["payload"]["granted"]["products"]]
+    assert products == [d["baeckerei_web"]], feed[0]
+    served.ok("POST", f"/v1/partnerships/{num(partnership)}/end", {"acting_user": d["paula"]})
+    assert_mirror_is_the_store(served)

@@ -26,6 +26,7 @@ from service.policy.active import start_engine
 from service.review import register as register_review_console
 from service.store import open_database
 from service.store.db import release_connection
+from service.store.revision_writes import set_writer_source
 from service.store.records import check_primary_setting
 
 from . import audit, body, deadline, decisions, docs, facts, ops, recording, standby, strict_input, workflows
@@ -52,9 +53,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # each decision uses the store's active version (service/policy/active.py)
     app.extensions["authz_engine"] = start_engine()
     from service.audit.recorder import configure
-    from .auth import caller_key_id
+    from .auth import caller_key_id, caller_key_name
     recorder = app.extensions["decision_recorder"] = configure(app.config["DECISION_LOG"])
     recorder.caller_key_id = caller_key_id
+    set_writer_source(caller_key_name)  # each revision names the key that wrote it (the console's "what changed")
     check_primary_setting(recorder.to_store)  # a standby's records need AUTHZ_PRIMARY_URL
     register_error_handlers(app)
     body.init_app(app)  # first: the whole body is read, and bounded, before anything acts on the request

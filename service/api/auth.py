@@ -131,6 +131,14 @@ def current_key_id() -> int | None:
     return caller.key_id if caller else None
 
 
+def caller_key_name() -> str | None:
+    """The name of the key of the request being served, or None outside a request (the CLI's writes)."""
+    if not has_request_context():
+        return None
+    caller = g.get("caller")
+    return caller.name if caller else None
+
+
 def caller_key_id() -> int | None:
     """The key id of the request being served, or None outside a request (a CLI decision)."""
     return current_key_id() if has_request_context() else None

@@ -26,6 +26,7 @@ from service.workflows.records import emit_event
 
 from .auth import WRITE
 from .errors import ApiError
+from .fact_cascade import delete_dependents
 from .fact_checks import PRODUCT_CATEGORIES, check_delete, check_fact, integrity_conflict
 from .registry import route
 from .schemas import Answer, Email, OrgRef, ProductRef, Request, Text, UserRef
@@ -289,6 +290,10 @@ def _emitted(kind: Kind, change: str, row: Any, actor: str | None) -> Any:
     return row
 
 
+def _emit_dependent_deleted(model: type[m.BaseModel], row: Any) -> None:
+    _emitted(KIND_OF_MODEL[model], "deleted", row, None)
+
+
 def register(kind: Kind) -> None:
     collection, item = f"/{kind.path}", f"/{kind.path}/<int:{kind.name}_id>"
     label = kind.name.replace("_", " ")
@@ -329,6 +334,8 @@ def register(kind: Kind) -> None:
         def apply() -> None:
             row = _get(kind.model, row_id, kind.name, for_update=True)
             _before_delete(kind, row)
+            # what the store's cascade would remove silently goes first, each with its event (fact_cascade.py)
+            delete_dependents(kind.model, row.id, _emit_dependent_deleted)
             if row.delete_instance() != 1:  # as in update: only a delete that happened is emitted
                 raise _gone(kind.name, row_id)
             _emitted(kind, "deleted", row, None)
@@ -381,6 +388,8 @@ KINDS = [
          lambda r: {"id": _ref("invoice", r.id), "organization": _ref("organization", r.organization_id)},
          refs={"organization": ("organization", m.Organization)}),
 ]
+
+KIND_OF_MODEL = {kind.model: kind for kind in KINDS}
 
 for _kind in KINDS:
     register(_kind)

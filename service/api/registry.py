@@ -21,6 +21,7 @@ from service.decide.refs import MAX_ID, describe_malformed
 from . import strict_input
 from .auth import PUBLIC, SCOPES, WRITE, authenticate
 from .errors import ApiError
+from .links import add_links
 from .schemas import ErrorAnswer
 from .standby import refuse_writes_on_standby
 
@@ -255,6 +256,7 @@ def openapi_spec(app: Flask, *, title: str, version: str) -> dict[str, Any]:
                 "description": _ERROR_DESCRIPTIONS.get(status, "answer"),
                 "content": {"application/json": {"schema": keys[(model, "serialization")]}}}
         paths.setdefault(path, {})[op.method.lower()] = operation
+    add_links(paths, schemas)  # which answer feeds which operation, for stateful clients
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,

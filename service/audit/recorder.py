@@ -36,6 +36,7 @@ from service.decision_log import DecisionLog
 from service.store.audit_models import DecisionRecord
 from service.store.db import database, guard_rebind
 from service.store.models import utcnow
+from service.store.outage import log_interval_seconds
 from service.store.records import records_database
 
 
@@ -43,7 +44,6 @@ log = logging.getLogger("authz.audit")
 
 FLUSH_SECONDS = 0.2  # async mode: how often the writer commits
 PROBE_SECONDS = 1.0  # while writes fail and nothing waits: how often the writer tries the store again
-LOG_EVERY_SECONDS = 10.0  # while writes fail: one log line per interval with the counts
 PRUNE_EVERY_SECONDS = 3600
 DEFAULT_RETENTION_DAYS = 90.0
 DEFAULT_BACKLOG_MAX = 50_000
@@ -125,6 +125,7 @@ class DecisionRecorder:
         self.failing_since: float | None = None
         self.last_error = ""
         self._last_failure_log = float("-inf")
+        self.log_every = log_interval_seconds()  # while writes fail: one log line per interval with the counts
 
     @classmethod
     def from_settings(cls, decision_log: str | None = None) -> "DecisionRecorder":
@@ -273,7 +274,7 @@ class DecisionRecorder:
         if first:
             log.error("decision records cannot be written (%s mode); readiness answers 503", self.mode, exc_info=exc)
             self._last_failure_log = now
-        elif now - self._last_failure_log >= LOG_EVERY_SECONDS:
+        elif now - self._last_failure_log >= self.log_every:
             self._last_failure_log = now
             self._log_counts("decision records still cannot be written")
 
@@ -285,8 +286,8 @@ class DecisionRecorder:
 
     def _log_counts(self, what: str) -> None:
         state = self.status()
-        log.error("%s: %d waiting, %d lost, %d refused (answered 503) so far; %s", what, state["waiting"],
-                  state["lost"], state["refused"], self.last_error or "ok")
+        log.error("%s: %d waiting, %d lost, %d refused (answered 503) so far; last error: %s", what,
+                  state["waiting"], state["lost"], state["refused"], self.last_error or "none")
 
     def _prune_if_due(self) -> None:
         if not self.to_store or self.retention_days <= 0 or time.monotonic() - self._last_prune < PRUNE_EVERY_SECONDS:

@@ -39,6 +39,7 @@ NUMBER_SETTINGS = {  # may have a fraction; above the bound
     "AUTHZ_REQUEST_DEADLINE_SECONDS": 0.0,
     "AUTHZ_DECISION_RETENTION_DAYS": -math.inf,  # 0 or less: records kept for ever
     "AUTHZ_INVITATION_TTL_DAYS": 0.0,
+    "AUTHZ_OUTAGE_LOG_SECONDS": 0.0,
 }
 
 

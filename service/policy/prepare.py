@@ -40,6 +40,7 @@ import peewee
 from service.store.db import database
 from service.store.records import records_database
 from service.store.rollout_models import EngineWorker, StagedPolicy
+from service.store.outage import outage_kind
 
 from service.policy.active import engine_for_version, is_built
 
@@ -148,9 +149,13 @@ class Watcher:
             if self.failing:
                 log.info("policy rollout watcher: the store answers again")
             self.failing = False
-        except Exception:
+        except Exception as exc:
             if not self.failing:  # once per outage, not five lines a second
-                log.exception("policy rollout watcher: cannot reach the store (retrying)")
+                kind = outage_kind(exc)  # an outage's traceback is the request path's to log (once)
+                if kind is None:
+                    log.exception("policy rollout watcher: cannot reach the store (retrying)")
+                else:
+                    log.error("policy rollout watcher: cannot reach the store (%s; retrying)", kind)
             self.failing = True
 
     def build_staged(self, db: peewee.Database) -> None:

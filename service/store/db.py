@@ -50,9 +50,18 @@ class ImmediateSqliteDatabase(peewee.SqliteDatabase):
     # served). Only `authz init-db` and the commands that load a store create the file.
     must_exist = False
 
+    # The server's store file: the (device, inode) its first connection opened. A connection opened
+    # later on another file at the path (a restore copied into place after the file was deleted) is
+    # marked as holding the store's file, so readiness and every request refuse it as replaced:
+    # otherwise threads with new connections would serve the restore while the others refuse it.
+    store_file: tuple[int, int] | None = None
+
     def _connect(self):  # type: ignore[override]
         conn = self._connect_existing() if self.must_exist and self.database != ":memory:" else super()._connect()
         conn.opened_file = file_identity(self.database)
+        if self.must_exist:
+            self.store_file = self.store_file or conn.opened_file
+            conn.opened_file = self.store_file
         return conn
 
     def _connect_existing(self) -> sqlite3.Connection:

@@ -7,13 +7,17 @@ failing, the store file gone or replaced (StoreUnavailable). Such a request answ
 request or the code, and the same request will succeed once the store is back.
 
 During an outage every request fails the same way, so logging each one with its traceback (9 KB)
-would bury the log (75 MB per 10 s of a PostgreSQL restart). OutageLog writes the traceback of a
-failure kind once per process, then at most one line per kind per interval with how many requests
-it refused meanwhile, and one line when the store answers again.
+would bury the log (75 MB per 10 s of a PostgreSQL restart). OutageLog writes one traceback per
+outage (the first failure's), then per failure kind a first line and at most one line per interval
+with how many requests it refused meanwhile, and one line when the store answers again. One restart
+of PostgreSQL shows five or six kinds in a row ("server closed the connection", "shutting down",
+"connection refused", "starting up"...): a traceback per kind made 90 KB per worker of a 4 s
+restart, where one says all there is to say (tests/test_outage_served.py measures it).
 """
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -29,6 +33,12 @@ from .file_identity import StoreUnavailable
 RETRY_AFTER_SECONDS = 2
 # At most one log line per failure kind per this many seconds (the first one carries the traceback).
 LOG_INTERVAL_SECONDS = 10.0
+LOG_INTERVAL_VAR = "AUTHZ_OUTAGE_LOG_SECONDS"  # `authz serve` refuses one that is not a number above 0
+
+
+def log_interval_seconds() -> float:
+    """The interval of the outage lines (of requests refused, and of the decision recorder's counts)."""
+    return float(os.environ.get(LOG_INTERVAL_VAR) or LOG_INTERVAL_SECONDS)
 
 # SQLite errors that say the file cannot be read or written now; anything else it raises (a
 # constraint, a syntax error, "no such table") is the request's or the code's fault.
@@ -39,7 +49,25 @@ _SQLITE_OUTAGES = ("database or disk is full", "disk i/o error", "readonly datab
 
 def outage_kind(exc: BaseException) -> str | None:
     """A short name for the kind of store outage `exc` is ("postgresql unreachable: connection
-    refused", "sqlite: database or disk is full"), or None when it is not one."""
+    refused", "sqlite: database or disk is full"), or None when it is not one.
+
+    A store error raised while handling an outage is that outage: SQLite rolls a transaction back
+    itself when its COMMIT finds the disk full, so peewee's own ROLLBACK then fails with "cannot
+    rollback - no transaction is active", and that is the error that reaches the API."""
+    found: BaseException | None = exc
+    for _ in range(6):
+        if found is None:
+            break
+        kind = _own_kind(found)
+        if kind is not None:
+            return kind
+        if not isinstance(found, (peewee.PeeweeException, sqlite3.Error, psycopg2.Error)):
+            break  # the code's own error (a bug) while handling an outage stays a bug
+        found = found.__cause__ or found.__context__
+    return None
+
+
+def _own_kind(exc: BaseException) -> str | None:
     if isinstance(exc, StoreUnavailable):
         return "store file deleted or replaced"
     cause = _driver_error(exc)
@@ -90,10 +118,11 @@ def _first_line(exc: BaseException) -> str:
 class OutageLog:
     """Logs store outages: per kind, the traceback once, then one line per interval with a count."""
 
-    def __init__(self, logger: logging.Logger, interval: float = LOG_INTERVAL_SECONDS) -> None:
-        self.logger, self.interval = logger, interval
+    def __init__(self, logger: logging.Logger, interval: float | None = None) -> None:
+        self.logger, self.interval = logger, log_interval_seconds() if interval is None else interval
         self._lock = threading.Lock()
-        self._seen: set[str] = set()              # kinds whose traceback this process has logged
+        self._traced = False                      # this outage's traceback is logged
+        self._seen: set[str] = set()              # kinds this process has logged a first line of
         self._unlogged: dict[str, int] = {}       # kind -> failures since its last line
         self._last_line: dict[str, float] = {}    # kind -> when its last line was written
         self.failing = False                      # read unlocked on every request: one attribute
@@ -109,14 +138,17 @@ class OutageLog:
             if not first and since is not None and now - since < self.interval:
                 self._unlogged[kind] = count
                 return
+            traced, self._traced = self._traced, True
             self._seen.add(kind)
             self._unlogged[kind] = 0
             self._last_line[kind] = now
         if first:
             self.logger.error("store unavailable (%s; answered %s, nothing written); further failures of this "
-                              "kind are counted, one line per %.0f s", kind, what, self.interval, exc_info=exc)
+                              "kind are counted, one line per %.0f s", kind, what, self.interval,
+                              exc_info=None if traced else exc)
         elif since is None:  # the first failure of a new outage of a kind seen before
-            self.logger.error("store unavailable (%s; answered %s, nothing written)", kind, what)
+            self.logger.error("store unavailable (%s; answered %s, nothing written)", kind, what,
+                              exc_info=None if traced else exc)
         else:
             self.logger.error("store unavailable (%s): %d requests answered %s in the last %.0f s",
                               kind, count, what, now - since)
@@ -127,6 +159,7 @@ class OutageLog:
             if not self.failing:
                 return
             self.failing = False
+            self._traced = False  # the next outage logs its traceback
             unlogged = {kind: count for kind, count in self._unlogged.items() if count}
             self._unlogged.clear()
             self._last_line.clear()  # a new outage logs its first line at once

@@ -16,12 +16,14 @@ from .ids import rebuild_without_id_reuse
 from .models import MODELS, SchemaVersion, StoreRevision
 from .moments import record_moment
 from .review_models import REVIEW_MODELS
+from .revision_writes import REVISION_WRITE_MODELS, note_write
+from .review_signoff_models import SIGNOFF_MODELS
 from .rollout_models import ROLLOUT_MODELS, ensure_heartbeat_precision
 from .scope_migration import widen_api_key_scopes
 from .standby import StandbyReadOnly, is_standby
 
 # Bump when a model changes, and add the step that brings an older store up to it.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 10
 
 
 def _add_store_epoch() -> None:
@@ -48,7 +50,9 @@ def _allow_review_keys() -> None:
 # new tables only: create_tables(..., safe=True) makes them
 MIGRATIONS: dict[int, Callable[[], None]] = {2: _add_store_epoch, 3: lambda: None, 4: _start_history,
                                              5: rebuild_without_id_reuse, 6: _allow_review_keys, 7: lambda: None,
-                                             8: lambda: None}  # v8: the policy rollout tables (rollout_models.py)
+                                             8: lambda: None,  # v8: the policy rollout tables (rollout_models.py)
+                                             9: lambda: None,  # v9: who wrote each revision (revision_writes.py)
+                                             10: lambda: None}  # v10: signed-off access reviews (review_signoff_models.py)
 
 
 @contextlib.contextmanager
@@ -86,7 +90,8 @@ def init_schema() -> None:
         return
     with _sqlite_foreign_keys_off(), database.atomic():
         existing = _stored_version()
-        database.create_tables(MODELS + AUDIT_MODELS + REVIEW_MODELS + ROLLOUT_MODELS, safe=True)
+        database.create_tables(MODELS + AUDIT_MODELS + REVIEW_MODELS + ROLLOUT_MODELS + REVISION_WRITE_MODELS
+                               + SIGNOFF_MODELS, safe=True)
         if existing is not None:
             for version in range(existing + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version]()
@@ -123,6 +128,7 @@ def bump_revision() -> int:
     StoreRevision.update(value=StoreRevision.value + 1).where(StoreRevision.id == 1).execute()
     revision = current_revision()
     record_moment(revision)  # the stamping trigger gave this write's fact versions the same number
+    note_write(revision)  # its key and its events, for the console's "what changed"
     return revision
 
 
