@@ -37,9 +37,11 @@ POSTGRES_URL = _own_database(os.environ.get("TEST_POSTGRES_URL"))
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With `--dist loadgroup` a test file runs whole in one worker (its module-scoped servers boot once);
-    files that share one external resource (the standby pair) share a group, so they never overlap."""
+    """With `--dist loadgroup` a test file runs whole in one worker (its module-scoped servers boot once).
+    Files marked `shares` (one external resource: the standby pair) are left out of the parallel pass and
+    run one by one after it (`make test`: `-m "not shares"`, then `-p no:xdist -m shares`)."""
     for item in items:
         shared = item.get_closest_marker("shares")
         group = shared.args[0] if shared else item.nodeid.split("::", 1)[0]

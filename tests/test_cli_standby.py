@@ -22,7 +22,7 @@ from service.store import database, init_schema, open_database
 from service.store.world import load_world, read_world_file
 from standby_pair import PRIMARY_URL, ROOT, STANDBY_URL, needs_pair, scalar, standby_db, wait_replayed
 
-pytestmark = needs_pair
+pytestmark = [needs_pair, pytest.mark.shares("standby pair")]  # one pair: these files never overlap
 
 
 def authz(*args: str, primary: bool = False, **env: str) -> subprocess.CompletedProcess:

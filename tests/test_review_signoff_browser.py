@@ -54,7 +54,7 @@ def _api(server: Server, method: str, path: str, key: str) -> dict:
 
 
 def _open_review(page, customer_id: str) -> None:
-    page.click("header.top a.nav:has-text('Reviews')")
+    page.click("header.top nav.links a:has-text('Reviews')")
     page.wait_for_load_state()
     page.select_option("form.open-review select[name=kind]", "customer")
     page.fill("form.open-review input[name=organization]", customer_id)
