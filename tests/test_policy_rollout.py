@@ -106,6 +106,7 @@ def test_a_broken_candidate_is_refused_while_the_service_keeps_answering(served,
         assert status == 200 and answer["allowed"] and answer["policy_version"] == before.version
 
 
+@pytest.mark.shares("policies folder")  # the stray file would break the other workers' policy tests
 def test_a_worker_killed_while_a_broken_file_sits_on_disk_comes_back_serving(served, demo, tmp_path: Path) -> None:
     key, masters = served
     stray = POLICY_DIR / "zz_broken_by_test.polar"  # the served engine reads the store, never these files
