@@ -347,7 +347,7 @@ CHUNK = 100  # decide() and the data floor alternate in chunks of this many chec
 # The service as measured unless a figure says otherwise: no decision log, no recorded decisions
 # (AUTHZ_DECISION_STORE is the audit recording's switch; the logged service turns both on)
 QUIET = {"AUTHZ_DECISION_LOG": "off", "AUTHZ_DECISION_STORE": "off"}
-RECORDING = {"AUTHZ_DECISION_STORE": "on"}  # every decision written to the decision table (docs/audit.md)
+RECORDING = {"AUTHZ_DECISION_STORE": "async"}  # the default mode: every decision written to the decision table (docs/audit.md)
 
 
 def decide_phase(report: Report, cold: list[Check], cached_cold: list[Check], warm: list[Check],

@@ -155,7 +155,7 @@ def test_ops_endpoints(api: Api, demo) -> None:
     assert ready.status_code == 200 and ready.json == {"ready": True, "policy_loaded": True, "store_reachable": True,
                                                        "schema_current": True, "policy": Engine().policy_version,
                                                        "recorder_writing": True,
-                                                       "recorder": "durable: 0 waiting, 0 lost, 0 refused"}
+                                                       "recorder": "async: 0 waiting, 0 lost, 0 refused"}  # the default mode
     _check(api, demo["anna"], "add_customer", demo["webwerk"])
     _check(api, demo["dirk"], "add_customer", demo["webwerk"])
     api.client.post("/v1/check", json={})

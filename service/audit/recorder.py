@@ -5,14 +5,16 @@ Two destinations: the `decision` table (looked up by GET /v1/decisions/{id}, rep
 file (decision_log.py), written before the answer leaves.
 
 AUTHZ_DECISION_STORE chooses how the table is written:
-- `durable` (the default; `on` means the same): a decision route answers only once its records are
+- `async` (the default): the answer leaves at once and the writer commits every FLUSH_SECONDS; a kill
+  loses what was not committed yet. Records that fail to be written are kept and retried, up to
+  AUTHZ_DECISION_BACKLOG_MAX records; at the bound new decisions answer 503 `audit_unavailable`.
+  The default because it costs 2-4 % of the check's throughput where durable costs 30-37 %
+  (`make bench`, three runs: docs/performance.md).
+- `durable` (`on` means the same): a decision route answers only once its records are
   committed. Requests waiting meanwhile share one commit (group commit): the writer takes every
   record enqueued since its last commit and writes them in one transaction. If that commit fails,
   the waiting requests answer 503 `audit_unavailable` and their records are dropped (their ids were
   never handed out).
-- `async`: the answer leaves at once and the writer commits every FLUSH_SECONDS; a kill loses
-  what was not committed yet. Records that fail to be written are kept and retried, up to
-  AUTHZ_DECISION_BACKLOG_MAX records; at the bound new decisions answer 503 `audit_unavailable`.
 - `off`: no table record (measured in docs/audit.md).
 AUTHZ_DECISION_UNRECORDED=serve keeps deciding when records cannot be written (each one counted
 and logged as lost) instead of answering 503 (`refuse`, the default).
@@ -50,6 +52,7 @@ DEFAULT_BACKLOG_MAX = 50_000
 WAIT_SECONDS = 15.0  # durable mode: the longest a request waits for its commit (below the request deadline)
 
 STORE_VAR, BACKLOG_VAR, UNRECORDED_VAR = "AUTHZ_DECISION_STORE", "AUTHZ_DECISION_BACKLOG_MAX", "AUTHZ_DECISION_UNRECORDED"
+DEFAULT_MODE = "async"  # chosen from make bench: docs/audit.md
 MODES = {"durable": "durable", "on": "durable", "async": "async", "off": "off"}
 
 
@@ -108,7 +111,7 @@ class _Batch:
 
 class DecisionRecorder:
     def __init__(self, decision_log: DecisionLog, *, to_store: bool, retention_days: float,
-                 durable: bool = True, backlog_max: int = DEFAULT_BACKLOG_MAX, serve_unrecorded: bool = False) -> None:
+                 durable: bool = False, backlog_max: int = DEFAULT_BACKLOG_MAX, serve_unrecorded: bool = False) -> None:
         self.decision_log, self.to_store, self.retention_days = decision_log, to_store, retention_days
         self.durable, self.backlog_max, self.serve_unrecorded = durable, backlog_max, serve_unrecorded
         self.caller_key_id: Callable[[], int | None] = _no_caller
@@ -129,7 +132,7 @@ class DecisionRecorder:
 
     @classmethod
     def from_settings(cls, decision_log: str | None = None) -> "DecisionRecorder":
-        mode = _setting(STORE_VAR, "durable", MODES)
+        mode = _setting(STORE_VAR, DEFAULT_MODE, MODES)
         return cls(DecisionLog.from_setting(decision_log), to_store=mode != "off", durable=mode == "durable",
                    retention_days=float(os.environ.get("AUTHZ_DECISION_RETENTION_DAYS", DEFAULT_RETENTION_DAYS)),
                    backlog_max=_positive_int(BACKLOG_VAR, DEFAULT_BACKLOG_MAX),
@@ -402,7 +405,7 @@ def get_recorder() -> DecisionRecorder:
 
 def records_to_store() -> bool:
     """Whether the settings (AUTHZ_DECISION_STORE) write decision records to the store; builds no recorder."""
-    return _setting(STORE_VAR, "durable", MODES) != "off"
+    return _setting(STORE_VAR, DEFAULT_MODE, MODES) != "off"
 
 
 def configure(decision_log: str | None = None) -> DecisionRecorder:
