@@ -6,19 +6,14 @@ as an operator does (its start checks, then gunicorn) and always stops it.
 """
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .servers import ServerError, worker_pids
+from .servers import until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_WORLD = ROOT / "data" / "demo.yaml"
@@ -58,45 +53,14 @@ def authz_bin() -> str:
     return str(Path(sys.executable).parent / "authz")
 
 
-def ready(port: int) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("GET", "/readyz")
-        ok = conn.getresponse().status == 200
-        conn.close()
-        return ok
-    except OSError:
-        return False
-
-
 @contextmanager
 def served(store_url: str, port: int, log_path: Path, *, workers: int = 2, **env: str) -> Iterator[int]:
     """`authz serve --port PORT --workers N` on store_url until the block ends; yields the master's pid."""
-    settings = {**os.environ, "DATABASE_URL": store_url, "AUTHZ_DECISION_LOG": "off", **env}
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([authz_bin(), "serve", "--port", str(port), "--workers", str(workers)], cwd=ROOT,
-                                env=settings, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not ready(port) or len(worker_pids(proc.pid)) < workers:
-            if proc.poll() is not None:
-                raise ServerError(f"authz serve exited with {proc.returncode}: see {log_path}")
-            if time.monotonic() > deadline:
-                raise ServerError(f"authz serve not ready on port {port} after {START_TIMEOUT_S:.0f} s: see {log_path}")
-            time.sleep(0.1)
-        yield proc.pid
-    finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the session this process started (start_new_session)
-            proc.wait(timeout=5)
+    settings = {"DATABASE_URL": store_url, "AUTHZ_DECISION_LOG": "off", **env}
+    args = [authz_bin(), "serve", "--port", str(port), "--workers", str(workers)]
+    with until_ready(args, port, log_path, settings, workers=workers, label="authz serve",
+                     ready_path="/readyz", timeout_s=START_TIMEOUT_S) as pid:
+        yield pid
 
 
 def check_body(store: DemoStore, actor: str = "anna", action: str = "add_customer",

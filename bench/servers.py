@@ -29,10 +29,10 @@ class ServerError(RuntimeError):
     pass
 
 
-def _ready(port: int) -> bool:
+def _ready(port: int, path: str = "/healthz") -> bool:
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("GET", "/healthz")
+        conn.request("GET", path)
         ok = conn.getresponse().status == 200
         conn.close()
         return ok
@@ -90,29 +90,40 @@ def gunicorn(app: str, port: int, log_path: Path, env: dict[str, str] | None = N
     args = [sys.executable, "-m", "gunicorn", "--config", CONFIG, "--bind", f"127.0.0.1:{port}",
             "--workers", str(WORKERS),
             "--log-level", "warning", app]
-    if _ready(port) or not _port_free(port):
+    with until_ready(args, port, log_path, env, workers=WORKERS, label=app) as pid:
+        yield pid
+
+
+@contextmanager
+def until_ready(args: list[str], port: int, log_path: Path, env: dict[str, str] | None = None, *,
+                workers: int, label: str, ready_path: str = "/healthz",
+                timeout_s: float = START_TIMEOUT_S) -> Iterator[int]:
+    """Run a preforking server (args) in its own session until the block ends: waits until
+    GET ready_path answers 200 on port and the master has `workers` children; yields the master's pid;
+    always stops it (SIGTERM, then SIGKILL to the session)."""
+    if _ready(port, ready_path) or not _port_free(port):
         raise ServerError(f"port {port} is already in use")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _ready(port) or len(worker_pids(proc.pid)) < WORKERS:
+        deadline = time.monotonic() + timeout_s
+        while not _ready(port, ready_path) or len(worker_pids(proc.pid)) < workers:
             if proc.poll() is not None:
-                raise ServerError(f"{app} exited with {proc.returncode}:\n{_tail(log_path)}")
+                raise ServerError(f"{label} exited with {proc.returncode}:\n{_tail(log_path)}")
             if time.monotonic() > deadline:
-                raise ServerError(f"{app} not ready on port {port} after {START_TIMEOUT_S:.0f} s:\n{_tail(log_path)}")
+                raise ServerError(f"{label} not ready on port {port} after {timeout_s:.0f} s:\n{_tail(log_path)}")
             time.sleep(0.1)
         yield proc.pid
     finally:
-        _stop(proc)
+        stop(proc)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the session we started (start_new_session)
             proc.wait(timeout=5)
