@@ -11,8 +11,7 @@ from service.analysis.impact import Change
 
 from .pages import NotFound, Page, Table, describe, names, rules_of
 from .paging import filtered, filters_from, natural_key, one_page, page_number
-from .policy_impact import ActivationImpact, activations, impact_of, impacts_of, summary
-from .precompute import page_wait
+from .policy_impact import ActivationImpact, activations, impact_of, summary
 from .render import respond
 from .views import bp, scoped
 
@@ -21,7 +20,7 @@ COLUMNS = ["change", "user", "name", "action", "resource", "customer", "customer
 
 
 def policy_index() -> Page:
-    listed = impacts_of(activations(), page_wait())
+    listed = [impact_of(a, previous) for a, previous in activations()]
     rows = [summary(found) for found in listed]
     flat = [{**{k: v for k, v in row.items() if k not in ("by_rule", "by_action")},
              "by_rule": " ".join(f"{k}+{v['gained']}-{v['lost']}" for k, v in row["by_rule"].items()),
@@ -38,7 +37,7 @@ def _find(ident: str) -> ActivationImpact:
     """An activation by its id (a number) or its version (the newest activation of it)."""
     for activation, previous in activations():
         if (ident.isdigit() and len(ident) < 10 and activation.id == int(ident)) or activation.version == ident:
-            return impact_of(activation, previous, page_wait())
+            return impact_of(activation, previous)
     raise NotFound(f"policy activation {ident}")
 
 
