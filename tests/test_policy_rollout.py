@@ -217,4 +217,5 @@ def test_activations_under_load_never_stall_a_worker(demo, store_url: str, tmp_p
         later = [v for sent, _took, _status, v in answers if sent > at]
         assert later and set(later) <= {version} | {v for t, v in switched if t > at}, (version, set(later))
     slowest = max(took for _sent, took, _status, _v in answers)
-    assert slowest < build / 2, f"a check took {slowest:.3f} s across the switches; one build takes {build:.3f} s"
+    # a decision that waited for a build would take at least one build; build / 2 flaked under CI load (1.06 of 1.55 s)
+    assert slowest < build, f"a check took {slowest:.3f} s across the switches; one build takes {build:.3f} s"
