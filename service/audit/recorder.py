@@ -8,7 +8,7 @@ AUTHZ_DECISION_STORE chooses how the table is written:
 - `async` (the default): the answer leaves at once and the writer commits every FLUSH_SECONDS; a kill
   loses what was not committed yet. Records that fail to be written are kept and retried, up to
   AUTHZ_DECISION_BACKLOG_MAX records; at the bound new decisions answer 503 `audit_unavailable`.
-  The default because it costs 2-4 % of the check's throughput where durable costs 30-37 %
+  The default because it costs a few percent of the check's throughput where durable costs about a third
   (`make bench`, three runs: docs/performance.md).
 - `durable` (`on` means the same): a decision route answers only once its records are
   committed. Requests waiting meanwhile share one commit (group commit): the writer takes every
