@@ -5,9 +5,11 @@ One `authz serve` instance (2 workers) on a demo store (a fresh SQLite file unde
 connections while the CLI activates, one after the other, 10 times:
 - `alternating`: two versions in turn (A, B, A, ...): only the first two are new to the workers;
 - `distinct`: 10 versions never seen (every activation needs a build: the case that stalled before).
+First the floor, `steady`: the same load for STEADY_S seconds with no activation, in the same run.
 For each: p50/p99/max latency of the checks sent from the first activation until 0.5 s after the last,
 the largest gap with no answer from any thread, errors (non-200 or no answer), answers carrying an
-older version although sent after activate returned, and how long each activate took.
+older version although sent after activate returned, how long each activate took, and the p99 as a
+ratio to the steady p99 (what an activation costs the callers, beyond the load itself).
 Figures on a shared machine are provisional; bench/results/latest-activation.json keeps the last run.
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .authz_serve import DemoStore, authz_bin, check_body, demo_store, percentil
 RESULTS = Path(__file__).resolve().parent / "results"
 TAIL_S = 0.5  # measured past the last activation
 PAUSE_S = 0.5  # between two activations
+STEADY_S = 15.0  # the floor: the same load, no activation
 
 
 @dataclass
@@ -98,7 +101,7 @@ def activate(store_url: str, folder: Path) -> Activation:
 
 
 def phase(store: DemoStore, port: int, folders: list[Path], threads: int) -> dict:
-    """Activate each folder in turn under the load of `threads` client threads; the figures."""
+    """Activate each folder in turn under the load of `threads` client threads (none: the steady floor)."""
     load = Load(port, check_body(store), store.check_key)
     clients = [threading.Thread(target=load.run, daemon=True) for _ in range(threads)]
     for client in clients:
@@ -106,6 +109,10 @@ def phase(store: DemoStore, port: int, folders: list[Path], threads: int) -> dic
     activations: list[Activation] = []
     try:
         time.sleep(1.0)  # the load is steady before the first activation
+        if not folders:
+            started = time.monotonic()
+            time.sleep(STEADY_S)
+            activations.append(Activation(started, time.monotonic() - TAIL_S, "", "no activation"))
         for folder in folders:
             activations.append(activate(store.url, folder))
             time.sleep(PAUSE_S)
@@ -125,7 +132,7 @@ def figures(answers: list[Answer], activations: list[Activation]) -> dict:
     finished = sorted(a.done for a in answers if a.status == 200 and begin <= a.done <= end)
     gaps = [later - earlier for earlier, later in zip([begin] + finished, finished + [end])]
     stale = 0
-    for index, act in enumerate(activations):  # sent after activate returned: its version (or a later one's)
+    for index, act in enumerate(a for a in activations if a.version):  # sent after activate returned: its version (or a later one's)
         until = activations[index + 1].returned if index + 1 < len(activations) else end
         allowed = {act.version} | ({activations[index + 1].version} if index + 1 < len(activations) else set())
         stale += sum(1 for a in ok if act.returned <= a.sent < until and a.version not in allowed)
@@ -151,6 +158,7 @@ def main() -> None:
     results: dict[str, dict] = {}
     with served(url, args.port, root / "serve.log", workers=2):
         warm(store, args.port)
+        results["steady"] = phase(store, args.port, [], args.threads)
         for mode in args.modes.split(","):
             if mode == "alternating":
                 folders = [version_folder(root, "ab"[n % 2]) for n in range(args.activations)]
@@ -176,13 +184,18 @@ def report(results: dict[str, dict], args: argparse.Namespace, url: str) -> None
     print(f"activation under load: authz serve, 2 workers, {backend}, {args.threads} client threads, "
           f"{args.activations} activations per mode; load average {os.getloadavg()[0]:.2f}")
     print("| mode | checks | p50 ms | p99 ms | max ms | largest gap ms | errors | old version after return | "
-          "activate s (median, max) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "activate s (median, max) | p99 ÷ steady p99 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    floor = results["steady"]["p99_ms"]
     for mode, f in results.items():
+        took = (f"{statistics.median(f['activate_s']):.1f}, {max(f['activate_s']):.1f}"
+                if mode != "steady" else "none")
         print(f"| {mode} | {f['checks']} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['max_ms']:.1f} | "
-              f"{f['largest_gap_ms']:.0f} | {f['errors']} | {f['old_version_after_return']} | "
-              f"{statistics.median(f['activate_s']):.1f}, {max(f['activate_s']):.1f} |")
+              f"{f['largest_gap_ms']:.0f} | {f['errors']} | {f['old_version_after_return']} | {took} | "
+              f"{f['p99_ms'] / floor:.2f} |")
     for mode, f in results.items():
+        if mode == "steady":
+            continue
         print(f"{mode}: {'; '.join(f['prepared'])}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest-activation.json").write_text(json.dumps(
