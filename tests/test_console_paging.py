@@ -159,3 +159,70 @@ def test_data_urls_keep_json_errors_and_v1_stays_json(console: Api, demo) -> Non
         answer = console.client.open(path, method=method, headers={"Authorization": f"Bearer {console.check_key}"})
         assert answer.status_code in (404, 405) and answer.mimetype == "application/json"
         assert "code" in answer.json["error"], path
+
+
+def _open_review(api: Api, organization: str) -> int:
+    opened = api.client.post("/review/reviews", data={"kind": "customer", "organization": _id(organization)},
+                             headers={"Accept": "application/json"})
+    assert opened.status_code == 201, opened.json
+    return opened.json["review"]["id"]
+
+
+def test_a_review_s_rows_are_filtered_paged_and_totalled(console: Api, demo) -> None:
+    review = _open_review(console, demo["baeckerei"])
+    path = f"/review/reviews/{review}"
+    whole = _json(console, path)["rows"]
+    action = max({r["action"] for r in whole}, key=lambda a: sum(r["action"] == a for r in whole))
+    of_action = [r for r in whole if r["action"] == action]
+    assert len(of_action) >= 3 and len(of_action) < len(whole)
+    assert _json(console, path, action=action)["rows"] == of_action
+    assert [r["row"] for r in _json(console, path, rule="R13")["rows"]] == \
+           [r["row"] for r in whole if "R13" in r["rules"].split()]
+    assert len(_csv(console, path, page="2", page_size="2")) == len(whole)  # an export is never one HTML page
+    html, numbers = _html_rows(console, path, "review-rows", action=action, page="2", page_size="2")
+    assert numbers == [str(r["row"]) for r in of_action[2:4]]
+    assert f"rows <strong>3–{min(4, len(of_action))}</strong> of <strong>{len(of_action)}</strong>" in html
+    assert f"Rows ({len(whole)}, 0 decided)" in html and f"open: 0 of {len(whole)} rows decided" in html
+
+    # deciding a row of that page comes back to it: the view rides on the row's form
+    row = of_action[2]["row"]
+    form = f'/review/reviews/{review}/rows/{row}?action={action}&amp;page=2&amp;page_size=2"'
+    assert form in html
+    decided = console.client.post(f"/review/reviews/{review}/rows/{row}",
+                                  query_string={"action": action, "page": "2", "page_size": "2"},
+                                  data={"decision": "keep", "note": "ok"})
+    assert decided.status_code == 303
+    assert decided.headers["Location"].endswith(f"/review/reviews/{review}?action={action}&page=2&page_size=2#row-{row}")
+    refused = console.client.post(f"/review/reviews/{review}/rows/{of_action[3]['row']}",
+                                  query_string={"page": "abc"}, data={"decision": "keep", "note": ""})
+    assert refused.status_code == 400 and "page:" in refused.get_data(as_text=True)
+    assert [r["decision"] for r in _json(console, path, action=action)["rows"][2:4]] == ["keep", None]  # nothing written
+    assert console.client.get(path, query_string={"rule": "R99"}).status_code == 400
+
+
+def test_search_pages_keep_the_query_and_the_moment(console: Api, demo) -> None:
+    revision = console.post("/v1/check", {"actor": demo["berta"], "action": "access_account",
+                                          "resource": demo["baeckerei"]}).json["revision"]
+    every = _json(console, "/review/search", q="brot", at_revision=str(revision))["total"]
+    assert every >= 2
+    answer = console.client.get("/review/search", query_string={"q": "brot", "at_revision": revision, "page_size": 1})
+    html = answer.get_data(as_text=True)
+    assert f"matches <strong>1–1</strong> of <strong>{every}</strong>" in html
+    following = html.split('rel="next" href="', 1)[1].split('"', 1)[0]
+    assert following == f"/review/search?q=brot&amp;at_revision={revision}&amp;page_size=1&amp;page=2"
+    assert console.client.get("/review/search", query_string={"q": "brot", "page_size": "0"}).status_code == 400
+
+
+def test_the_moment_form_and_back_to_now_keep_the_filters(console: Api, demo) -> None:
+    revision = console.post("/v1/check", {"actor": demo["berta"], "action": "access_account",
+                                          "resource": demo["baeckerei"]}).json["revision"]
+    path = f"/review/customers/{_id(demo['baeckerei'])}"
+    html = console.client.get(path, query_string={"action": "access_account", "at_revision": revision, "page": "2",
+                                                  "page_size": "2", "junk": "x"}).get_data(as_text=True)
+    moment = html.split('<form class="moment"', 1)[1].split("</form>", 1)[0]
+    assert '<input type="hidden" name="action" value="access_account">' in moment
+    assert 'name="page_size" value="2"' in moment and 'name="page"' not in moment and "junk" not in moment
+    assert f'href="{path}?action=access_account&amp;page_size=2">back to now' in moment
+    filters = html.split('<form class="filters"', 1)[1].split("</form>", 1)[0]
+    assert f'name="at_revision" value="{revision}"' in filters and 'name="page"' not in filters
+    assert f'href="{path}?at_revision={revision}&amp;page_size=2">all rows' in filters

@@ -1,4 +1,4 @@
-"""The long table of the customer, user and partner pages, narrowed to the asked `action=` and `rule=`
+"""The long table of the customer, user, partner and review pages, narrowed to the asked `action=` and `rule=`
 (every format) and cut to the asked `page=` of `page_size=` rows (HTML only).
 
 The JSON and CSV of a page hold every row that passes the filters: whole when no filter is asked, so an
@@ -27,15 +27,21 @@ def _filters_data(page: Page, filters: Filters) -> None:
         page.data["filters"] = {"action": filters.action or None, "rule": filters.rule or None}
 
 
+def filter_choices(rows: list[dict[str, Any]], filters: Filters) -> dict[str, list[str]]:
+    """The filter form's choices: the actions the table holds (and the one asked), every rule."""
+    return {"filter_actions": sorted({row["action"] for row in rows} | {filters.action} - {""}),
+            "filter_rules": sorted(statements(), key=lambda rule: int(rule[1:]))}
+
+
 def rows_table(page: Page, table: str, data_key: str, args: Mapping[str, str]) -> Page:
-    """A page whose table rows and JSON entries run in the same order (customer `access`, user `may`)."""
+    """A page whose table rows and JSON entries run in the same order (customer `access`, user `may`,
+    a review's `rows`)."""
     rows = page.tables[table].rows
     kept, shown = narrow(rows, page.data[data_key], args)
     page.tables[table].rows = [rows[i] for i in kept]
     page.data[data_key] = [page.data[data_key][i] for i in kept]
     _filters_data(page, shown.filters)
-    page.context.update(shown=shown, filter_actions=sorted({row["action"] for row in rows} | {shown.filters.action} - {""}),
-                        filter_rules=sorted(statements(), key=lambda rule: int(rule[1:])))
+    page.context.update(shown=shown, **filter_choices(rows, shown.filters))
     return page
 
 

@@ -17,7 +17,7 @@ from . import pages
 from . import error_pages, long_tables
 from .whynot_page import why_not_page
 from .moment import BadMoment, asked_moment
-from .paging import BadArgument, page_number
+from .paging import BadArgument, page_number, page_size
 from . import session as sessions
 from .render import BadFormat, respond
 from .same_origin import cross_site
@@ -160,7 +160,8 @@ def home():
 @bp.route("/search")
 @scoped("review")
 def search():
-    return respond(pages.search_page(request.args.get("q", ""), page_number(request.args), asked_moment(request.args)))
+    return respond(pages.search_page(request.args.get("q", ""), page_number(request.args), asked_moment(request.args),
+                                     page_size(request.args)))
 
 
 @bp.route("/customers/<int:org_id>")
