@@ -226,3 +226,24 @@ def test_the_moment_form_and_back_to_now_keep_the_filters(console: Api, demo) ->
     filters = html.split('<form class="filters"', 1)[1].split("</form>", 1)[0]
     assert f'name="at_revision" value="{revision}"' in filters and 'name="page"' not in filters
     assert f'href="{path}?at_revision={revision}&amp;page_size=2">all rows' in filters
+
+
+def _export_links(html: str) -> list[str]:
+    bar = html.split('<p class="exports">', 1)[1].split("</p>", 1)[0]
+    return [href.replace("&amp;", "&") for href in re.findall(r'href="([^"]+)"', bar)]
+
+
+def test_export_links_keep_the_question_and_the_resource_filter(console: Api, demo) -> None:
+    question = {"actor": demo["carla"], "action": "access_account", "resource": demo["metzgerei"]}
+    html = console.client.get("/review/why-not", query_string=question).get_data(as_text=True)
+    exported = console.client.get(_export_links(html)[0])  # the JSON of this very answer, not the empty form
+    assert exported.json["decided"] is True and exported.json["actor"] == demo["carla"]
+    path = f"/review/customers/{_id(demo['baeckerei'])}"
+    product = next(a["resource"] for a in _json(console, path)["access"] if a["resource"].startswith("product:"))
+    html = console.client.get(path, query_string={"resource": product}).get_data(as_text=True)
+    rows = _csv(console, path, resource=product)
+    assert rows and {r["resource"] for r in rows} == {product}
+    linked = console.client.get(next(link for link in _export_links(html) if "format=csv" in link))
+    assert list(csv.DictReader(io.StringIO(linked.get_data(as_text=True)))) == rows
+    refused = console.client.get(f"/review/partners/{_id(demo['webwerk'])}", query_string={"resource": product})
+    assert refused.status_code == 400 and "resource:" in refused.get_data(as_text=True)

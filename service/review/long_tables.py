@@ -56,6 +56,8 @@ def partner_table(page: Page, args: Mapping[str, str]) -> Page:
     if filters.rule:
         raise BadArgument("rule cannot filter the partner page (its matrix has no reasons): open a customer "
                           "page with ?rule=", "rule")
+    if filters.resource:
+        raise BadArgument("resource cannot filter the partner page: open the customer page with ?resource=", "resource")
     if filters.action and filters.action not in PARTNER_ACTIONS:
         raise BadArgument(f"action on the partner page must be one of {', '.join(PARTNER_ACTIONS)}", "action")
     customers, matrix = page.data["customers"], page.data["matrix"]
