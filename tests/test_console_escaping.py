@@ -5,14 +5,25 @@ The demo world is loaded with such names on organizations (a partner, a customer
 organization and one user created through the API, and every page that shows them (home, search, customer,
 partner, user) is read as HTML: each name appears escaped and nowhere raw. The rule page shows no stored name,
 and a search for the markup itself reflects the query escaped (in the heading and in the search field).
+The newer pages too (changes of a customer, partner and user; the policy versions and one activation; the
+reviews and one review), after a write by a key, an activation by someone and a review by a reviewer whose
+names are as hostile: every one escaped in HTML, and their CSV cells keep the formula guard.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import csv
+import io
+
 import pytest
+from markupsafe import escape
 
 from conftest import DEMO_WORLD
+from policy_edits import ONE_TRUTH_EDITS, apply_steps
+from service.analysis.candidates import activate, load_candidate
+from service.review.render import looks_like_formula
+from service.store.models import Assignment
 from service.api.auth import create_key
 from service.store.world import load_world, read_world_file
 
@@ -22,11 +33,14 @@ SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 ATTRIBUTE = '"><img src=x onerror=alert(2)>'  # would close an attribute if one held it unescaped
 RAW_MARKERS = (SCRIPT, "<img src=x", "onerror=alert(2)>")
+# a name a spreadsheet would run (a CSV cell beginning with "=") holding quotes, "&" and markup
+FORMULA = '=HYPERLINK("https://evil.example") & "Dirk" <script>alert(4)</script>'
 
 NAMES = {  # world key -> its new name
     "organizations": {"webwerk": f"{SCRIPT} Webwerk", "baeckerei": f"Bäckerei {SCRIPT}",
                       "anwalt": f"Kanzlei {ATTRIBUTE}"},
-    "users": {"anna": f"Anna {SCRIPT}", "carla": f"{SCRIPT} Carla", "bernd": f"Bernd {ATTRIBUTE}"},
+    "users": {"anna": f"Anna {SCRIPT}", "carla": f"{SCRIPT} Carla", "bernd": f"Bernd {ATTRIBUTE}",
+              "dirk": FORMULA},
     "products": {"baeckerei_web": f"{SCRIPT}.example", "anwalt_web": f"{ATTRIBUTE}.example"},
 }
 
@@ -149,3 +163,94 @@ def test_a_hostile_e_mail_is_escaped_in_every_format(console) -> None:
     rows = api.client.get("/review/search?format=csv&q=alert(3)").get_data(as_text=True)
     assert "'=cmd" in rows  # the formula guard holds in the same export
     assert api.client.get(f"{path}?format=json").json["email"] == HOSTILE_EMAIL  # JSON keeps the value as data
+
+
+WRITER = '=ops "writer" & <script>alert(5)</script>'  # the name of the key that writes (a change's cause)
+ACTIVATOR = '+policy "owner" & <script>alert(6)</script>'  # who activates a version
+REVIEWER = '@reviewer "q" & <script>alert(7)</script>'  # who opens and decides a review
+NOTE = '-1 "note" & <script>alert(8)</script>'
+
+
+def _revision(api: Api, refs: dict[str, str]) -> int:
+    return api.post("/v1/check", {"actor": refs["alma"], "action": "access_account",
+                                  "resource": refs["anwalt"]}).json["revision"]
+
+
+@pytest.fixture
+def changed(console, tmp_path: Path) -> tuple[Api, dict[str, str], dict[str, str]]:
+    """Between two revisions: carla's assignment to anwalt removed and dirk assigned there (by WRITER's key),
+    then R13 loosened (activated by ACTIVATOR); a review of anwalt opened by REVIEWER, one row noted."""
+    api, refs = console
+    before = _revision(api, refs)
+    _, writer_key = create_key(WRITER, "write")
+    written = {"Authorization": f"Bearer {writer_key}"}
+    carla = Assignment.get((Assignment.user == int(_id(refs["carla"]))) & (Assignment.customer == int(_id(refs["anwalt"]))))
+    assert api.client.delete(f"/v1/assignments/{carla.id}", headers=written).status_code == 200
+    assigned = api.client.post("/v1/assignments", headers=written, json={
+        "partner": refs["webwerk"], "user": refs["dirk"], "customer": refs["anwalt"]})
+    assert assigned.status_code == 201, assigned.json
+    files, _engine = load_candidate(apply_steps(tmp_path / "r13", ONE_TRUTH_EDITS["r13_all_collaborators"].steps))
+    stored, _recorded = activate(files, ACTIVATOR, wait=0)
+    after = _revision(api, refs)
+    _, review_key = create_key(REVIEWER, "review")
+    assert api.client.post("/review/sign-in", data={"key": review_key}).status_code == 302
+    opened = api.client.post("/review/reviews", data={"kind": "customer", "organization": _id(refs["anwalt"])},
+                             headers={"Accept": "application/json"})
+    assert opened.status_code == 201, opened.json
+    review = opened.json["review"]["id"]
+    noted = api.client.post(f"/review/reviews/{review}/rows/1", data={"decision": "revoke", "note": NOTE},
+                            headers={"Accept": "application/json"})
+    assert noted.status_code == 200, noted.json
+    moments = f"from_revision={before}&to_revision={after}"
+    return api, refs, {
+        "changes of customer anwalt": f"/review/customers/{_id(refs['anwalt'])}/changes?{moments}",
+        "changes of partner webwerk": f"/review/partners/{_id(refs['webwerk'])}/changes?{moments}",
+        "changes of user dirk": f"/review/users/{_id(refs['dirk'])}/changes?{moments}",
+        "policy versions": "/review/policy",
+        "the activation": f"/review/policy/{stored.version}",
+        "reviews": "/review/reviews",
+        "one review": f"/review/reviews/{review}",
+    }
+
+
+# what each newer page must show escaped: (page, [hostile values it shows])
+SHOWN = {"changes of customer anwalt": [FORMULA, WRITER, f"Kanzlei {ATTRIBUTE}"],
+         "changes of partner webwerk": [FORMULA, WRITER, ACTIVATOR, f"{SCRIPT} Webwerk"],
+         "changes of user dirk": [FORMULA, WRITER, ACTIVATOR],
+         "policy versions": [ACTIVATOR],
+         "the activation": [ACTIVATOR, FORMULA, f"{SCRIPT} Carla", f"Bäckerei {SCRIPT}"],
+         "reviews": [REVIEWER, f"Kanzlei {ATTRIBUTE}"],
+         "one review": [REVIEWER, NOTE, FORMULA, f"Kanzlei {ATTRIBUTE}"]}
+
+
+def test_the_newer_pages_show_hostile_names_escaped_and_never_raw(changed) -> None:
+    api, _refs, paths = changed
+    wrong = []
+    for name, path in paths.items():
+        html = _html(api, path)
+        if "<script" in html.lower() or "<img" in html.lower():
+            wrong.append(f"{name} ({path}): raw markup")
+        for value in SHOWN[name]:
+            if str(escape(value)) not in html:
+                wrong.append(f"{name} ({path}): {value!r} not shown escaped")
+            if value in html:
+                wrong.append(f"{name} ({path}): {value!r} raw")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_newer_pages_csv_cells_keep_the_formula_guard(changed) -> None:
+    api, _refs, paths = changed
+    guarded = set()
+    for name, path in paths.items():
+        answer = api.client.get(f"{path}{'&' if '?' in path else '?'}format=csv")
+        assert answer.status_code == 200 and answer.mimetype == "text/csv", (name, answer.status_code)
+        cells = [cell for row in csv.reader(io.StringIO(answer.get_data(as_text=True))) for cell in row]
+        assert not [cell for cell in cells if looks_like_formula(cell)], name  # nothing a spreadsheet would run
+        guarded |= {(name, value) for value in (FORMULA, WRITER, ACTIVATOR, REVIEWER, NOTE)
+                    for cell in cells if cell.startswith("'" + value)}
+    assert {("changes of customer anwalt", FORMULA), ("changes of customer anwalt", WRITER),
+            ("changes of user dirk", FORMULA), ("changes of partner webwerk", FORMULA),
+            ("policy versions", ACTIVATOR), ("the activation", FORMULA), ("reviews", REVIEWER),
+            ("one review", FORMULA), ("one review", NOTE), ("one review", REVIEWER)} <= guarded
+    review = api.client.get(f"{paths['one review']}?format=json").json
+    assert review["rows"][0]["note"] == NOTE and review["review"]["opened_by"] == REVIEWER  # JSON keeps the values

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer
 
 from live_servers import free_port
 from service.api import create_app
 from service.api.auth import create_key
 from service.decide.vocabulary import actions_for
+from service.store.db import database
 
 CHROMIUM = os.environ.get("AUTHZ_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -54,11 +55,26 @@ if MISSING:
     pytestmark = pytest.mark.skip(reason=message)
 
 
+class ConnectionReturningServer(ThreadedWSGIServer):
+    """werkzeug's threaded server, whose request threads each give their store connection back to the pool
+    when they end. The app keeps a thread's pooled connection for the thread's next request
+    (db.release_connection), which suits `authz serve`'s fixed threads; werkzeug starts a new thread for
+    every connection, so without this the pool's 32 connections were used up after ~30 requests."""
+
+    def process_request_thread(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            db = database.obj
+            if db is not None and not db.is_closed():
+                db.close()  # this thread's connection: back to the pool (or closed, if unusable)
+
+
 class Server:
     def __init__(self, store_url: str) -> None:
         self.app = create_app({"DATABASE_URL": store_url, "DECISION_LOG": "off"})
         self.port = free_port()
-        self.http = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        self.http = ConnectionReturningServer("127.0.0.1", self.port, self.app)
         self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
         self.base = f"http://127.0.0.1:{self.port}"
 
@@ -75,6 +91,7 @@ def server(store_url: str, demo) -> Iterator[Server]:
     running.thread.start()
     yield running
     running.http.shutdown()
+    running.http.server_close()
 
 
 @pytest.fixture

@@ -40,11 +40,8 @@ def _write(server: Server, method: str, path: str, body: dict | None, key: str) 
 
 
 def _subjects(server: Server, body: dict, key: str) -> list[dict]:
-    """/v1/subjects of the served app, asked from the test's own thread: the browser's server starts a thread
-    per request, and each keeps its pooled connection (db.release_connection), so the pool's 32 would run out."""
-    answer = server.app.test_client().post("/v1/subjects", json=body, headers={"Authorization": f"Bearer {key}"})
-    assert answer.status_code == 200, answer.json
-    return answer.json["subjects"]
+    """/v1/subjects of the served app, over HTTP as the browser's pages are asked."""
+    return server.post_json("/v1/subjects", body, key)["subjects"]
 
 
 def _access(server: Server, org_id: int, key: str, at: str) -> set[tuple[str, str, str]]:

@@ -7,43 +7,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import urllib.request
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from werkzeug.serving import make_server
 
 from service.api.auth import create_key
 from service.decide.vocabulary import actions_for
 from service.store.models import Assignment
 
-from test_review_browser import MISSING, Server, _shoot, _sign_in, _table, browser_page  # noqa: F401
+from test_review_browser import MISSING, Server, _shoot, _sign_in, _table, browser_page, server  # noqa: F401
 
 if MISSING:
     pytestmark = pytest.mark.skip(reason=f"BROWSER TESTS SKIPPED: {MISSING}")
-
-
-class OneThreadServer(Server):
-    """The app served one request at a time. A threaded werkzeug server starts a thread per request,
-    and each keeps its pooled store connection (db.release_connection) until the pool's 32 are used
-    up: a whole review is more requests than that."""
-
-    def __init__(self, store_url: str) -> None:
-        super().__init__(store_url)
-        self.http.server_close()
-        self.http = make_server("127.0.0.1", self.port, self.app, threaded=False)
-        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
-
-
-@pytest.fixture
-def server(store_url: str, demo) -> Iterator[Server]:
-    running = OneThreadServer(store_url)
-    running.thread.start()
-    yield running
-    running.http.shutdown()
-    running.http.server_close()
 
 
 def _api(server: Server, method: str, path: str, key: str) -> dict:

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from service.review import error_pages as console_error_pages
 from service.store.file_identity import StoreUnavailable
 from service.store.outage import RETRY_AFTER_SECONDS, OutageLog, outage_kind
 
@@ -70,6 +71,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        if console_error_pages.under_console(request.path):  # no route under /review matched: its own pages
+            return console_error_pages.http_error(exc)
         status = exc.code or 500
         code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
         if status == 413:

@@ -10,6 +10,7 @@ from flask import Flask
 
 from .session import configure_sessions
 from .views import add_headers, bp
+from . import links  # noqa: F401,E402  (page_link, kept_args, table_view: the templates' link helpers)
 from . import export  # noqa: F401,E402  (/review/export: its routes join bp)
 from . import changes, policy_page  # noqa: F401,E402  (what changed, policy versions: their routes join bp)
 from . import reviews  # noqa: F401,E402  (/review/reviews: its routes join bp)

@@ -30,7 +30,7 @@ from service.store.fast_sql import fetch_all as _rows
 from service.store.schema import revision_stamp
 
 from .moment import build_at, moment_data
-from .paging import natural_key, one_page
+from .paging import Filters, Shown, natural_key, one_page
 
 EVERYTHING = 10**9  # list limit: the whole answer
 
@@ -399,9 +399,9 @@ def _hit_order(hit: dict[str, Any]) -> tuple:
     return natural_key(hit["name"]), hit["kind"], _id_of(hit["ref"])
 
 
-def search_page(query: str, page: int = 1, moment: Moment | None = None) -> Page:
+def search_page(query: str, page: int = 1, moment: Moment | None = None, size: int = SEARCH_PAGE) -> Page:
     """Users and organizations by id (`user:3`, `organization:1`, `3`), name or e-mail (substring), in
-    natural order (Customer 9 before Customer 10), SEARCH_PAGE per page with the total; the CSV holds all."""
+    natural order (Customer 9 before Customer 10), `size` (SEARCH_PAGE) per page with the total; the CSV holds all."""
     query = query.strip()[:200]  # a pasted value's surrounding spaces, tabs and line breaks are dropped
     if any(unicodedata.category(ch) == "Cc" for ch in query):
         # NUL broke PostgreSQL's LIKE and ended SQLite's pattern early (matching everything): refused, not searched
@@ -413,12 +413,12 @@ def search_page(query: str, page: int = 1, moment: Moment | None = None) -> Page
     kinds = [ref.group(1)] if ref else list(_SEARCHED)
     with facts_at(moment) if moment is not None else contextlib.nullcontext():
         hits = sorted((hit for kind in kinds for hit in _search(kind, wanted_id, pattern)), key=_hit_order)
-    shown, pager = one_page(hits, page, SEARCH_PAGE)
+    shown, pager = one_page(hits, page, size)
     return Page("Search", "search.html",
                 {"query": query, "total": pager.total, "page": pager.page, "pages": pager.pages,
-                 "page_size": SEARCH_PAGE, "results": shown, **moment_data(moment)},
+                 "page_size": size, "results": shown, **moment_data(moment)},
                 {"results": Table(["kind", "ref", "name", "email", "partner"], hits)},
-                {"query": query, "pager": pager})
+                {"query": query, "shown": Shown(shown, pager, Filters())})  # paged by the console's pager (links.py)
 
 
 def partners_index() -> list[dict[str, Any]]:

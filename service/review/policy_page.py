@@ -10,12 +10,12 @@ from flask import request
 from service.analysis.impact import Change
 
 from .pages import NotFound, Page, Table, describe, names, rules_of
-from .paging import filtered, filters_from, natural_key, one_page, page_number
+from .long_tables import filter_choices
+from .paging import narrow, natural_key
 from .policy_impact import ActivationImpact, activations, impact_of, summary
 from .render import respond
 from .views import bp, scoped
 
-ROWS_PAGE = 100
 COLUMNS = ["change", "user", "name", "action", "resource", "customer", "customer_name", "rules", "why"]
 
 
@@ -68,16 +68,15 @@ def _by_customer(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def activation_page(ident: str) -> Page:
     found = _find(ident)
-    filters = filters_from(request.args)
     every = _rows(found)
-    rows = filtered(every, filters)
-    shown, pager = one_page(rows, page_number(request.args), ROWS_PAGE)
+    kept, shown = narrow(every, None, request.args)  # action=, rule=, page=, page_size= (400 naming a bad one)
+    rows = [every[i] for i in kept]
     head = summary(found)
     return Page(f"Policy activation {found.activation.id}: version {found.activation.version}", "policy_activation.html",
                 {**head, "customers": _by_customer(every), "changes": rows},
                 {"changes": Table(COLUMNS, rows), "customers": Table(["customer", "name", "gained", "lost"],
                                                                      _by_customer(every))},
-                {"head": head, "shown": shown, "pager": pager, "filters": filters, "ident": ident})
+                {"head": head, "shown": shown, "ident": ident, **filter_choices(every, shown.filters)})
 
 
 @bp.route("/policy")

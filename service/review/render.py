@@ -15,8 +15,8 @@ from .pages import Page
 FORMATS = ("html", "csv", "json")
 # the query parameters a page's export links carry over (anything else, e.g. `org_id` or url_for's own
 # `_method`/`_scheme`, is dropped rather than handed to url_for); a page taking a new parameter adds it here
-PAGE_PARAMS = ("q", "at", "at_revision", "from", "to", "from_revision", "to_revision", "action", "rule", "page",
-               "page_size")
+PAGE_PARAMS = ("q", "actor", "at", "at_revision", "from", "to", "from_revision", "to_revision", "action", "resource",
+               "rule", "page", "page_size")
 
 
 class BadFormat(ValueError):

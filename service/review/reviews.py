@@ -14,6 +14,8 @@ from flask import Response, current_app, g, redirect, render_template, request, 
 
 from service.store.review_signoff_models import AccessReview
 
+from .links import table_view
+from .long_tables import check_args, rows_table
 from .render import content_disposition, respond
 from .same_origin import cross_site
 from .signoff import Refused, decide, find_review, finish, open_review
@@ -48,10 +50,12 @@ def _same_site_only() -> None:
         raise Refused(f"a review is changed only from this console ({why})", "origin", 403)
 
 
-def _done(review: AccessReview, body: dict[str, Any], status: int = 200, anchor: str = "") -> Response:
+def _done(review: AccessReview, body: dict[str, Any], status: int = 200, anchor: str = "",
+          view: dict[str, str] | None = None) -> Response:
+    """JSON for a script; for a browser a 303 to the review, in the `view` it was decided from (filters, page)."""
     if _wants_json():
         return _json(body, status)
-    return redirect(url_for("review.access_review", review_id=review.id) + anchor, code=303)
+    return redirect(url_for("review.access_review", review_id=review.id, **(view or {})) + anchor, code=303)
 
 
 @bp.route("/reviews", methods=["GET"])
@@ -73,15 +77,20 @@ def open_access_review():
 @bp.route("/reviews/<int:review_id>")
 @scoped("review")
 def access_review(review_id: int):
-    return respond(review_page(find_review(review_id)))
+    check_args(request.args)
+    # its rows filtered by action= and rule= (every format) and paged in HTML, as the customer page's
+    return respond(rows_table(review_page(find_review(review_id)), "rows", "rows", request.args))
 
 
 @bp.route("/reviews/<int:review_id>/rows/<row>", methods=["POST"])
 @scoped("review")
 def decide_row(review_id: int, row: str):
     _same_site_only()
+    check_args(request.args)  # the view to come back to: a bad one is refused before the decision is written
     decided = decide(review_id, row, request.form.get("decision"), request.form.get("note"), g.reviewer)
-    return _done(decided.review, row_data(decided), anchor=f"#row-{decided.position}")
+    # the row's form carries the page's view in its URL (review.html): the reviewer comes back to the same page
+    return _done(decided.review, row_data(decided), anchor=f"#row-{decided.position}",
+                 view=table_view())
 
 
 @bp.route("/reviews/<int:review_id>/finish", methods=["POST"])

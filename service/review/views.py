@@ -14,9 +14,10 @@ from service.decide.engine import Engine
 from service.queries.in_force import PolicyUnavailable
 
 from . import pages
+from . import error_pages, long_tables
 from .whynot_page import why_not_page
 from .moment import BadMoment, asked_moment
-from .paging import BadArgument, page_number
+from .paging import BadArgument, page_number, page_size
 from . import session as sessions
 from .render import BadFormat, respond
 from .same_origin import cross_site
@@ -88,36 +89,36 @@ def add_headers(response: Response) -> Response:
 
 
 @bp.errorhandler(pages.NotFound)
-def _not_found(exc: pages.NotFound) -> tuple[str, int]:
-    return render_template("message.html", title="Not found", message=f"No such page: {exc}"), 404
+def _not_found(exc: pages.NotFound) -> Response:
+    return error_pages.answer(404, f"No such page: {exc}")
 
 
 @bp.errorhandler(PolicyUnavailable)
-def _policy_unavailable(exc: PolicyUnavailable) -> tuple[str, int]:
+def _policy_unavailable(exc: PolicyUnavailable) -> Response:
     # no page is drawn without the policy: an empty or partial page would read as "nobody may"
-    return render_template("message.html", title="No policy in force",
-                           message=f"This page cannot be answered: {exc}. Nothing was decided."), 503
+    return error_pages.answer(503, f"This page cannot be answered: {exc}. Nothing was decided.",
+                              code="policy_unavailable")
 
 
 @bp.errorhandler(Exception)
-def _failed(exc: Exception):
+def _failed(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
-        return exc
+        return error_pages.http_error(exc)
     log.exception("a console page failed (nothing shown)")
-    return render_template("message.html", title="Error",
-                           message="This page could not be built; nothing is shown rather than part of it."), 500
+    return error_pages.answer(500, "This page could not be built; nothing is shown rather than part of it.",
+                              code="internal_error")
 
 
 @bp.errorhandler(BadMoment)
 @bp.errorhandler(BadArgument)
-def _bad_argument(exc: BadMoment | BadArgument) -> tuple[str, int]:
-    return render_template("message.html", title="Bad request", message=f"{exc.field}: {exc}"), 400
+def _bad_argument(exc: BadMoment | BadArgument) -> Response:
+    return error_pages.answer(400, str(exc), exc.field, code="bad_request")
 
 
 @bp.errorhandler(BadFormat)
 @bp.errorhandler(pages.BadQuery)
-def _bad_format(exc: ValueError) -> tuple[str, int]:
-    return render_template("message.html", title="Bad request", message=str(exc)), 400
+def _bad_format(exc: ValueError) -> Response:
+    return error_pages.answer(400, str(exc), code="bad_request")
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -159,25 +160,32 @@ def home():
 @bp.route("/search")
 @scoped("review")
 def search():
-    return respond(pages.search_page(request.args.get("q", ""), page_number(request.args), asked_moment(request.args)))
+    return respond(pages.search_page(request.args.get("q", ""), page_number(request.args), asked_moment(request.args),
+                                     page_size(request.args)))
 
 
 @bp.route("/customers/<int:org_id>")
 @scoped("review")
 def customer(org_id: int):
-    return respond(pages.customer_page(_engine(), org_id, asked_moment(request.args)))
+    long_tables.check_args(request.args)
+    page = pages.customer_page(_engine(), org_id, asked_moment(request.args))
+    return respond(long_tables.rows_table(page, "access", "access", request.args))
 
 
 @bp.route("/partners/<int:org_id>")
 @scoped("review")
 def partner(org_id: int):
-    return respond(pages.partner_page(_engine(), org_id, asked_moment(request.args)))
+    long_tables.check_args(request.args)
+    page = pages.partner_page(_engine(), org_id, asked_moment(request.args))
+    return respond(long_tables.partner_table(page, request.args))
 
 
 @bp.route("/users/<int:user_id>")
 @scoped("review")
 def user(user_id: int):
-    return respond(pages.user_page(_engine(), user_id, asked_moment(request.args)))
+    long_tables.check_args(request.args)
+    page = pages.user_page(_engine(), user_id, asked_moment(request.args))
+    return respond(long_tables.rows_table(page, "may", "may", request.args))
 
 
 @bp.route("/rules/<rule>")

@@ -1,0 +1,80 @@
+"""The long table of the customer, user, partner and review pages, narrowed to the asked `action=` and `rule=`
+(every format) and cut to the asked `page=` of `page_size=` rows (HTML only).
+
+The JSON and CSV of a page hold every row that passes the filters: whole when no filter is asked, so an
+auditor's export is never one page of it. A filter only narrows what the engine already answered.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .pages import Page
+from service.policy.rulebook import statements
+
+from .paging import BadArgument, Filters, filters_from, narrow, page_number, page_size
+
+# the actions the partner matrix holds (one column each): its only filterable ones
+PARTNER_ACTIONS = ("access_account", "manage_product", "view_statistics")
+
+
+def check_args(args: Mapping[str, str]) -> None:
+    """Refuse a bad filter or page before the page is built (400 naming the parameter)."""
+    filters_from(args), page_number(args), page_size(args)
+
+
+def _filters_data(page: Page, filters: Filters) -> None:
+    if filters.active():
+        page.data["filters"] = {"action": filters.action or None, "rule": filters.rule or None}
+
+
+def filter_choices(rows: list[dict[str, Any]], filters: Filters) -> dict[str, list[str]]:
+    """The filter form's choices: the actions the table holds (and the one asked), every rule."""
+    return {"filter_actions": sorted({row["action"] for row in rows} | {filters.action} - {""}),
+            "filter_rules": sorted(statements(), key=lambda rule: int(rule[1:]))}
+
+
+def rows_table(page: Page, table: str, data_key: str, args: Mapping[str, str]) -> Page:
+    """A page whose table rows and JSON entries run in the same order (customer `access`, user `may`,
+    a review's `rows`)."""
+    rows = page.tables[table].rows
+    kept, shown = narrow(rows, page.data[data_key], args)
+    page.tables[table].rows = [rows[i] for i in kept]
+    page.data[data_key] = [page.data[data_key][i] for i in kept]
+    _filters_data(page, shown.filters)
+    page.context.update(shown=shown, **filter_choices(rows, shown.filters))
+    return page
+
+
+def _reaches(action: str, cells: list[dict[str, Any]]) -> bool:
+    return any(cell[action] for cell in cells)
+
+
+def partner_table(page: Page, args: Mapping[str, str]) -> Page:
+    """The partner page by customer: `action=` keeps the customers some member may take it on; the
+    matrix carries no reasons, so `rule=` is refused there (the customer page filters by rule)."""
+    filters = filters_from(args)
+    if filters.rule:
+        raise BadArgument("rule cannot filter the partner page (its matrix has no reasons): open a customer "
+                          "page with ?rule=", "rule")
+    if filters.resource:
+        raise BadArgument("resource cannot filter the partner page: open the customer page with ?resource=", "resource")
+    if filters.action and filters.action not in PARTNER_ACTIONS:
+        raise BadArgument(f"action on the partner page must be one of {', '.join(PARTNER_ACTIONS)}", "action")
+    customers, matrix = page.data["customers"], page.data["matrix"]
+    cells = {c["customer"]: [m for m in matrix if m["customer"] == c["customer"]] for c in customers}
+
+    def keeps(wanted: Filters, customer: dict[str, Any]) -> bool:
+        return not wanted.action or _reaches(wanted.action, cells[customer["customer"]])
+    kept, shown = narrow(customers, None, args, keeps)
+    kept_refs = {customers[i]["customer"] for i in kept}
+    page.data["customers"] = [customers[i] for i in kept]
+    page.data["matrix"] = [m for m in matrix if m["customer"] in kept_refs]
+    page.tables["customers"].rows = page.data["customers"]
+    page.tables["matrix"].rows = [r for r in page.tables["matrix"].rows if r["customer"] in kept_refs]
+    grid = [page.context["grid"][i] for i in kept]
+    size = page_size(args)
+    page.context["grid"] = grid[(shown.pager.page - 1) * size:][:size]  # the customers this page shows
+    _filters_data(page, shown.filters)
+    page.context.update(shown=shown, filter_actions=PARTNER_ACTIONS)
+    return page
+

@@ -1,0 +1,249 @@
+"""The console's long tables (customer, user, partner pages) filtered by `action=` and `rule=` in every format,
+paged in HTML with their totals; bad values a 400 naming the parameter; error pages as HTML under /review
+(JSON for data URLs). Through the Flask client on each backend, on the demo world (a page size of 2 or 3
+makes its tables long enough to page). About 3 s per backend."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from service.api.auth import create_key
+from service.review.pages import rules_of
+
+from test_api_support import Api, make_api
+
+
+@pytest.fixture
+def console(store_url: str, demo, tmp_path: Path) -> Api:
+    api = make_api(store_url, tmp_path)
+    _, key = create_key("reviewer", "review")
+    assert api.client.post("/review/sign-in", data={"key": key}).status_code == 302
+    return api
+
+
+def _id(ref: str) -> str:
+    return ref.split(":")[1]
+
+
+def _json(api: Api, path: str, **query: str) -> dict:
+    answer = api.client.get(path, query_string={**query, "format": "json"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.json
+
+
+def _csv(api: Api, path: str, **query: str) -> list[dict[str, str]]:
+    answer = api.client.get(path, query_string={**query, "format": "csv"})
+    assert answer.status_code == 200
+    return list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+
+
+def _html_rows(api: Api, path: str, table: str, **query: str) -> tuple[str, list[str]]:
+    """The page and the first cell's text of each row of `table` (tags dropped)."""
+    answer = api.client.get(path, query_string=query)
+    assert answer.status_code == 200 and answer.mimetype == "text/html"
+    html = answer.get_data(as_text=True)
+    body = html.split(f'<table class="{table}">', 1)[1].split("</tbody>", 1)[0].split("<tbody>", 1)[1]
+    cells = [re.sub(r"<[^>]+>", "", row.split("</td>", 1)[0]) for row in body.split("<tr")[1:]]
+    cells = [cell.split(">", 1)[-1] if cell.startswith((" ", ">")) else cell for cell in cells]
+    return html, cells
+
+
+def test_the_customer_page_filters_by_action_and_rule_in_every_format(console: Api, demo) -> None:
+    path = f"/review/customers/{_id(demo['baeckerei'])}"
+    whole = _json(console, path)["access"]
+    by_action = [a for a in whole if a["action"] == "access_account"]
+    by_rule = [a for a in whole if "R13" in rules_of(a["reasons"])]
+    assert by_action and by_rule and len(by_action) < len(whole) and len(by_rule) < len(whole)
+    assert _json(console, path, action="access_account")["access"] == by_action
+    assert _json(console, path, rule="R13")["access"] == by_rule
+    both = _json(console, path, action="access_account", rule="R13")
+    assert both["access"] == [a for a in by_action if a in by_rule]
+    assert both["filters"] == {"action": "access_account", "rule": "R13"}
+    assert [(r["user"], r["action"]) for r in _csv(console, path, rule="R13")] == \
+           [(a["user"], a["action"]) for a in by_rule]
+    # a page of the HTML never narrows an export: the CSV and JSON stay whole unless filtered
+    assert len(_csv(console, path, page="2", page_size="2")) == len(whole)
+    assert len(_json(console, path, page="2", page_size="2")["access"]) == len(whole)
+
+
+def test_the_customer_page_is_paged_with_its_totals(console: Api, demo) -> None:
+    path = f"/review/customers/{_id(demo['baeckerei'])}"
+    whole = _json(console, path, action="access_account")["access"]
+    assert len(whole) >= 3
+    html, users = _html_rows(console, path, "access", action="access_account", page="2", page_size="2")
+    assert users == [a["user"] for a in whole[2:4]]
+    assert f"rows <strong>3–{min(4, len(whole))}</strong> of <strong>{len(whole)}</strong>" in html
+    assert "page=1" in html and "action=access_account" in html.split('rel="prev"', 1)[1].split(">", 1)[0]
+    past_the_end = _html_rows(console, path, "access", action="access_account", page="999", page_size="2")[1]
+    assert past_the_end == [a["user"] for a in whole[(len(whole) - 1) // 2 * 2:]]  # the last page
+
+
+def test_the_user_page_pages_through_every_row_once(console: Api, demo) -> None:
+    path = f"/review/users/{_id(demo['carla'])}"
+    whole = _json(console, path)["may"]
+    pages = -(-len(whole) // 3)
+    assert pages >= 2
+    seen: list[str] = []
+    for page in range(1, pages + 1):
+        html, actions = _html_rows(console, path, "may", page=str(page), page_size="3")
+        seen += actions
+    assert seen == [m["action"] for m in whole]
+    filtered = _json(console, path, action="view_statistics")["may"]
+    assert filtered == [m for m in whole if m["action"] == "view_statistics"]
+
+
+def test_the_partner_page_filters_its_customers_by_action(console: Api, demo) -> None:
+    path = f"/review/partners/{_id(demo['webwerk'])}"
+    whole = _json(console, path)
+    managed = {m["customer"] for m in whole["matrix"] if m["manage_product"]}
+    narrowed = _json(console, path, action="manage_product")
+    assert {c["customer"] for c in narrowed["customers"]} == managed and managed
+    assert {m["customer"] for m in narrowed["matrix"]} == managed
+    html, _ = _html_rows(console, path, "customers", page_size="1", page="2")
+    assert f"customers <strong>2–2</strong> of <strong>{len(whole['customers'])}</strong>" in html
+    assert html.count('<th scope="row">') == 1  # the matrix shows the same one customer
+    answer = console.client.get(path, query_string={"rule": "R13"})
+    assert answer.status_code == 400 and "rule" in answer.get_data(as_text=True)
+
+
+BAD = [("action", "fly"), ("action", "<script>"), ("rule", "R99"), ("rule", "13"), ("page", "0"), ("page", "abc"),
+       ("page", "-1"), ("page_size", "0"), ("page_size", "5000")]
+
+
+@pytest.mark.parametrize("name,value", BAD)
+def test_a_bad_filter_or_page_is_a_400_naming_it(console: Api, demo, name: str, value: str) -> None:
+    for path in (f"/review/customers/{_id(demo['baeckerei'])}", f"/review/users/{_id(demo['carla'])}",
+                 f"/review/partners/{_id(demo['webwerk'])}"):
+        page = console.client.get(path, query_string={name: value})
+        assert page.status_code == 400 and page.mimetype == "text/html", (path, name, value)
+        text = page.get_data(as_text=True)
+        assert f"{name}:" in text and "<script>" not in text and "access review" in text
+        data = console.client.get(path, query_string={name: value, "format": "json"})
+        assert data.status_code == 400 and data.json["field"] == name, (path, name, value)
+
+
+def _is_console_page(answer, status: int) -> str:
+    assert answer.status_code == status and answer.mimetype == "text/html", (answer.status_code, answer.mimetype)
+    html = answer.get_data(as_text=True)
+    assert "partner-authz · access review" in html and f"HTTP {status}" in html  # base.html, with the status
+    return html
+
+
+def test_console_errors_are_html_pages(console: Api, demo, monkeypatch) -> None:
+    assert "No such page: organization:999999" in _is_console_page(console.client.get("/review/customers/999999"), 404)
+    assert "/review/no-such-page" in _is_console_page(console.client.get("/review/no-such-page"), 404)
+    wrong = console.client.post(f"/review/customers/{_id(demo['baeckerei'])}")
+    _is_console_page(wrong, 405)
+    assert "GET" in wrong.headers["Allow"]
+    _is_console_page(console.client.get("/review/customers/1", query_string={"at": "yesterday"}), 400)
+    signed_out = console.app.test_client().get("/review/no-such-page")  # no session: still a page, no data
+    _is_console_page(signed_out, 404)
+
+    from service.review import pages
+    monkeypatch.setattr(pages, "partners_index", lambda: 1 / 0)  # a page that fails while being built
+    assert "nothing is shown" in _is_console_page(console.client.get("/review/"), 500)
+
+
+def test_data_urls_keep_json_errors_and_v1_stays_json(console: Api, demo) -> None:
+    for path, status in (("/review/customers/999999?format=json", 404), ("/review/customers/999999?format=csv", 404),
+                         ("/review/export?format=xml", 400), ("/review/export/manifests/nope", 404),
+                         ("/review/export/no-such-route", 404)):
+        answer = console.client.get(path)
+        assert answer.status_code == status and answer.mimetype == "application/json", path
+        assert answer.json["error"] and answer.json["message"], path
+    for method, path in (("GET", "/v1/no-such-route"), ("DELETE", "/v1/check")):
+        answer = console.client.open(path, method=method, headers={"Authorization": f"Bearer {console.check_key}"})
+        assert answer.status_code in (404, 405) and answer.mimetype == "application/json"
+        assert "code" in answer.json["error"], path
+
+
+def _open_review(api: Api, organization: str) -> int:
+    opened = api.client.post("/review/reviews", data={"kind": "customer", "organization": _id(organization)},
+                             headers={"Accept": "application/json"})
+    assert opened.status_code == 201, opened.json
+    return opened.json["review"]["id"]
+
+
+def test_a_review_s_rows_are_filtered_paged_and_totalled(console: Api, demo) -> None:
+    review = _open_review(console, demo["baeckerei"])
+    path = f"/review/reviews/{review}"
+    whole = _json(console, path)["rows"]
+    action = max({r["action"] for r in whole}, key=lambda a: sum(r["action"] == a for r in whole))
+    of_action = [r for r in whole if r["action"] == action]
+    assert len(of_action) >= 3 and len(of_action) < len(whole)
+    assert _json(console, path, action=action)["rows"] == of_action
+    assert [r["row"] for r in _json(console, path, rule="R13")["rows"]] == \
+           [r["row"] for r in whole if "R13" in r["rules"].split()]
+    assert len(_csv(console, path, page="2", page_size="2")) == len(whole)  # an export is never one HTML page
+    html, numbers = _html_rows(console, path, "review-rows", action=action, page="2", page_size="2")
+    assert numbers == [str(r["row"]) for r in of_action[2:4]]
+    assert f"rows <strong>3–{min(4, len(of_action))}</strong> of <strong>{len(of_action)}</strong>" in html
+    assert f"Rows ({len(whole)}, 0 decided)" in html and f"open: 0 of {len(whole)} rows decided" in html
+
+    # deciding a row of that page comes back to it: the view rides on the row's form
+    row = of_action[2]["row"]
+    form = f'/review/reviews/{review}/rows/{row}?action={action}&amp;page=2&amp;page_size=2"'
+    assert form in html
+    decided = console.client.post(f"/review/reviews/{review}/rows/{row}",
+                                  query_string={"action": action, "page": "2", "page_size": "2"},
+                                  data={"decision": "keep", "note": "ok"})
+    assert decided.status_code == 303
+    assert decided.headers["Location"].endswith(f"/review/reviews/{review}?action={action}&page=2&page_size=2#row-{row}")
+    refused = console.client.post(f"/review/reviews/{review}/rows/{of_action[3]['row']}",
+                                  query_string={"page": "abc"}, data={"decision": "keep", "note": ""})
+    assert refused.status_code == 400 and "page:" in refused.get_data(as_text=True)
+    assert [r["decision"] for r in _json(console, path, action=action)["rows"][2:4]] == ["keep", None]  # nothing written
+    assert console.client.get(path, query_string={"rule": "R99"}).status_code == 400
+
+
+def test_search_pages_keep_the_query_and_the_moment(console: Api, demo) -> None:
+    revision = console.post("/v1/check", {"actor": demo["berta"], "action": "access_account",
+                                          "resource": demo["baeckerei"]}).json["revision"]
+    every = _json(console, "/review/search", q="brot", at_revision=str(revision))["total"]
+    assert every >= 2
+    answer = console.client.get("/review/search", query_string={"q": "brot", "at_revision": revision, "page_size": 1})
+    html = answer.get_data(as_text=True)
+    assert f"matches <strong>1–1</strong> of <strong>{every}</strong>" in html
+    following = html.split('rel="next" href="', 1)[1].split('"', 1)[0]
+    assert following == f"/review/search?q=brot&amp;at_revision={revision}&amp;page_size=1&amp;page=2"
+    assert console.client.get("/review/search", query_string={"q": "brot", "page_size": "0"}).status_code == 400
+
+
+def test_the_moment_form_and_back_to_now_keep_the_filters(console: Api, demo) -> None:
+    revision = console.post("/v1/check", {"actor": demo["berta"], "action": "access_account",
+                                          "resource": demo["baeckerei"]}).json["revision"]
+    path = f"/review/customers/{_id(demo['baeckerei'])}"
+    html = console.client.get(path, query_string={"action": "access_account", "at_revision": revision, "page": "2",
+                                                  "page_size": "2", "junk": "x"}).get_data(as_text=True)
+    moment = html.split('<form class="moment"', 1)[1].split("</form>", 1)[0]
+    assert '<input type="hidden" name="action" value="access_account">' in moment
+    assert 'name="page_size" value="2"' in moment and 'name="page"' not in moment and "junk" not in moment
+    assert f'href="{path}?action=access_account&amp;page_size=2">back to now' in moment
+    filters = html.split('<form class="filters"', 1)[1].split("</form>", 1)[0]
+    assert f'name="at_revision" value="{revision}"' in filters and 'name="page"' not in filters
+    assert f'href="{path}?at_revision={revision}&amp;page_size=2">all rows' in filters
+
+
+def _export_links(html: str) -> list[str]:
+    bar = html.split('<p class="exports">', 1)[1].split("</p>", 1)[0]
+    return [href.replace("&amp;", "&") for href in re.findall(r'href="([^"]+)"', bar)]
+
+
+def test_export_links_keep_the_question_and_the_resource_filter(console: Api, demo) -> None:
+    question = {"actor": demo["carla"], "action": "access_account", "resource": demo["metzgerei"]}
+    html = console.client.get("/review/why-not", query_string=question).get_data(as_text=True)
+    exported = console.client.get(_export_links(html)[0])  # the JSON of this very answer, not the empty form
+    assert exported.json["decided"] is True and exported.json["actor"] == demo["carla"]
+    path = f"/review/customers/{_id(demo['baeckerei'])}"
+    product = next(a["resource"] for a in _json(console, path)["access"] if a["resource"].startswith("product:"))
+    html = console.client.get(path, query_string={"resource": product}).get_data(as_text=True)
+    rows = _csv(console, path, resource=product)
+    assert rows and {r["resource"] for r in rows} == {product}
+    linked = console.client.get(next(link for link in _export_links(html) if "format=csv" in link))
+    assert list(csv.DictReader(io.StringIO(linked.get_data(as_text=True)))) == rows
+    refused = console.client.get(f"/review/partners/{_id(demo['webwerk'])}", query_string={"resource": product})
+    assert refused.status_code == 400 and "resource:" in refused.get_data(as_text=True)
