@@ -3,7 +3,8 @@
 Both Flask apps are called through WSGI in this process (no sockets, no gunicorn), on the demo
 world in a temporary SQLite store, with every answer cached (the decision is a cache hit): the
 difference is the service's request work — the key check with the store's stamp, strict parsing
-and validation, the decision, metrics, the answer. Under gunicorn with 8 client processes on two
+and validation, the decision, metrics, the answer. The service is measured as served (the decision
+routes on the thin path, service/api/fast_path.py) and with them left to Flask (`fast_path=False`). Under gunicorn with 8 client processes on two
 cores every µs of it costs more (caches, context switches), so the HTTP ratios of `make bench`
 follow this difference. With 4 threads (as a gthread worker serves), locks and GIL hand-offs show.
 
@@ -92,9 +93,11 @@ def main() -> None:
     load_world(read_world_file(ROOT / "data" / "demo.yaml"))
     activate_repository_policy()
     _row, key = create_key("request-cost", "check")
+    through_flask = create_app({"DATABASE_URL": url}, fast_path=False)  # the decision routes left to Flask
     service = create_app({"DATABASE_URL": url})  # as a worker starts: on a prepared store
     floor = create_floor_app()
-    apps = {"service": (service.wsgi_app, _environs({"Authorization": f"Bearer {key}"})),
+    keyed = _environs({"Authorization": f"Bearer {key}"})
+    apps = {"service": (service.wsgi_app, keyed), "service through Flask": (through_flask.wsgi_app, keyed),
             "floor app": (floor.wsgi_app, _environs({}))}
     for app, environs in apps.values():
         _per_request_us(app, environs, 1000)  # warm: every answer cached, every code path loaded
@@ -104,9 +107,11 @@ def main() -> None:
             for name, (app, environs) in apps.items():
                 figures[name].append(_threaded_us(app, environs, 2000, threads) if threads > 1
                                      else _per_request_us(app, environs, 2000))
-        service_us, floor_us = (statistics.median(figures[name]) for name in apps)
-        print(f"{threads} thread{'s' if threads > 1 else ''}: service {service_us:.0f} µs per request, "
-              f"floor app {floor_us:.0f} µs, the service's own work {service_us - floor_us:.0f} µs")
+        service_us, flask_us, floor_us = (statistics.median(figures[name]) for name in apps)
+        print(f"{threads} thread{'s' if threads > 1 else ''}: service {service_us:.0f} µs per request "
+              f"({flask_us:.0f} µs through Flask's request machinery), floor app {floor_us:.0f} µs; "
+              f"the service's own work {service_us - floor_us:.0f} µs ({flask_us - floor_us:.0f} through Flask), "
+              f"floor ÷ service {floor_us / service_us:.2f} ({floor_us / flask_us:.2f} through Flask)")
 
 
 if __name__ == "__main__":

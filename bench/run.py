@@ -155,6 +155,10 @@ def rows(postgres: bool) -> list[Row]:
         Row("http_check_median_us", "POST /v1/check, median, same load", "µs", "≤ 1.25× floor app",
             _at_most(http_med, 1.25), http_med),
         Row("http_floor_median_us", "floor app, median", "µs"),
+        Row("http_check_rps_flask", "POST /v1/check through Flask's request machinery (no thin path), requests/s",
+            "req/s", "ratio to the floor app (issue 22: what the thin path gains)", None, http_rps),
+        Row("http_check_median_us_flask", "POST /v1/check through Flask's request machinery, median", "µs",
+            "ratio to the floor app's median", None, http_med),
         Row("http_floor_seq_median_us", "floor app, one request (sequential client), median", "µs"),
         Row("batch100_median_ms", "POST /v1/check/batch (100 never-asked checks), median", "ms",
             "≤ 100× data floor + 1 floor request (and ≤ 15 ms)", _at_most(_batch_floor, 1, 15), _batch_floor),
@@ -570,15 +574,16 @@ def http_phase(report: Report, s: Settings, url: str, tmp: Path, world: BenchWor
             servers.gunicorn("bench.floor_app:app", ports[1], tmp / "floor.log", env) as floor_master, \
             servers.gunicorn("service.wsgi:app", ports[3], tmp / "logged.log", logged_env) as logged_master, \
             servers.gunicorn("service.wsgi:app", ports[4], tmp / "durable.log", durable_env), \
-            servers.gunicorn("service.wsgi:app", ports[5], tmp / "async.log", async_env):
+            servers.gunicorn("service.wsgi:app", ports[5], tmp / "async.log", async_env), \
+            servers.gunicorn("bench.flask_path_app:app", ports[6], tmp / "flask.log", env) as flask_master:
         bodies = [check_body(c) for c in mix]
         figures = {}
         # Interleave short rounds (check, floor, logged, floor, check, ...) so that load from anything else
         # on the machine weighs on every side of the ratios alike.
-        names = ("check", "floor", "logged", "durable", "async")
+        names = ("check", "floor", "logged", "durable", "async", "flask")
         timings = {name: client.Timing() for name in names}
         targets = {"check": (ports[0], headers), "floor": (ports[1], {}), "logged": (ports[3], headers),
-                   "durable": (ports[4], headers), "async": (ports[5], headers)}
+                   "durable": (ports[4], headers), "async": (ports[5], headers), "flask": (ports[6], headers)}
         for r in range(s.http_rounds):
             for name in (names if r % 2 == 0 else names[::-1]):
                 port, hdrs = targets[name]
@@ -588,7 +593,8 @@ def http_phase(report: Report, s: Settings, url: str, tmp: Path, world: BenchWor
         keys = {"check": ("http_check_rps", "http_check_median_us"),
                 "floor": ("http_floor_rps", "http_floor_median_us"),
                 "logged": ("http_check_rps_logged", "http_check_median_us_logged"),
-                "durable": ("http_check_rps_durable", None), "async": ("http_check_rps_async", None)}
+                "durable": ("http_check_rps_durable", None), "async": ("http_check_rps_async", None),
+                "flask": ("http_check_rps_flask", "http_check_median_us_flask")}
         p99_keys = {"floor": "http_floor_p99_us", "durable": "http_check_p99_us_durable",
                     "async": "http_check_p99_us_async"}
         for name, timing in timings.items():
@@ -606,7 +612,8 @@ def http_phase(report: Report, s: Settings, url: str, tmp: Path, world: BenchWor
             report.add(f"{name} p99", f"{p99:.0f} µs ({timing.ok} requests in {timing.seconds:.0f} s, "
                                       f"{s.connections} connections, {s.http_rounds} interleaved rounds)")
         # where the time goes: the workers' CPU per request, each server alone under the same load
-        for name, server in (("check", master), ("floor", floor_master), ("logged", logged_master)):
+        for name, server in (("check", master), ("floor", floor_master), ("logged", logged_master),
+                             ("flask", flask_master)):
             port, hdrs = targets[name]
             pids = servers.worker_pids(server)
             before = servers.cpu_seconds(pids)
@@ -632,6 +639,10 @@ def http_phase(report: Report, s: Settings, url: str, tmp: Path, world: BenchWor
             (c_rps, c_med, _), (f_rps, f_med, _) = figures["check"], figures["floor"]
             report.add("ratio check/floor requests/s", f"{c_rps / f_rps:.2f} (target ≥ 0.85)")
             report.add("ratio check/floor median", f"{c_med / f_med:.2f} (target ≤ 1.25)")
+        if "flask" in figures and "floor" in figures:  # issue 22: what the thin path gains, same rounds
+            (k_rps, k_med, _), (f_rps, f_med, _) = figures["flask"], figures["floor"]
+            report.add("ratio through-Flask/floor requests/s", f"{k_rps / f_rps:.2f}, median {k_med / f_med:.2f} "
+                       "(the decision routes left to Flask's request machinery: bench/flask_path_app.py)")
 
         def batch_body(checks: list[Check]) -> bytes:
             return body({"checks": [dict(zip(("actor", "action", "resource"), c)) for c in checks]})
@@ -776,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the reduced run (under a minute)")
     parser.add_argument("--postgres", metavar="URL", default=None,
                         help="load the worlds into this PostgreSQL database (its public schema is WIPED)")
-    parser.add_argument("--port", type=int, default=8301, help="first of the 6 ports used (default 8301)")
+    parser.add_argument("--port", type=int, default=8301, help="first of the 7 ports used (default 8301)")
     parser.add_argument("--recording-env", action="append", default=[], metavar="NAME=VALUE",
                         help="more settings for the logged service (repeatable); it always has the "
                              "decision log and AUTHZ_DECISION_STORE=on")
@@ -818,7 +829,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"in-process phase failed: {type(exc).__name__}: {exc}")
         close_store()
         mix = zipf_sequence(warm_items, 5000, seed=13)
-        ports = [args.port + i for i in range(6)]
+        ports = [args.port + i for i in range(7)]
         try:
             http_phase(report, s, url, store.tmp, world, refs, mix, batch_pool, ports,
                        _recording_env(args.recording_env))

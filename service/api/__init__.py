@@ -31,6 +31,7 @@ from service.store.records import check_primary_setting
 
 from . import audit, body, deadline, decisions, docs, facts, ops, recording, standby, strict_input, workflows
 from .errors import ApiError, register_error_handlers
+from .fast_path import DecisionFastPath
 from .strict_input import CanonicalIntConverter
 
 __all__ = ["ApiError", "BLUEPRINTS", "MAX_BODY_BYTES", "create_app"]
@@ -40,8 +41,10 @@ MAX_BODY_BYTES = 64 * 1024
 BLUEPRINTS = [ops.bp, docs.bp, decisions.bp, facts.bp, workflows.bp, audit.bp]
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app: bind the store, load the policy once, register blueprints."""
+def create_app(config: dict[str, Any] | None = None, *, fast_path: bool = True) -> Flask:
+    """Build the app: bind the store, load the policy once, register blueprints. The decision routes are
+    served by the thin path in front of Flask (fast_path.py); fast_path=False leaves them to Flask, for
+    the test that compares the two answer by answer and the benchmark that measures the difference."""
     app = Flask(__name__, static_folder=None)  # no static route: every route is declared
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, DATABASE_URL=None, DECISION_LOG=None)
     app.config.update(config or {})
@@ -76,4 +79,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def _release(_exc: BaseException | None) -> None:
         release_connection()  # kept by this thread for its next request unless left unusable
 
+    if fast_path:
+        app.wsgi_app = DecisionFastPath(app)  # type: ignore[method-assign]  (last: it reads the routes)
     return app

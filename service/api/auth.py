@@ -14,7 +14,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from flask import g, has_request_context, request
+from flask import g, has_app_context
 
 from service.store import database, fast_sql
 from service.store.api_keys import hash_key
@@ -62,8 +62,7 @@ def revoke_keys_where(condition: object) -> int:
     return revoked
 
 
-def _bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
+def _bearer_token(header: str) -> str | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -112,9 +111,10 @@ def _valid_caller(digest: str) -> Caller | None:
     return caller
 
 
-def authenticate(scope: str) -> Caller:
-    """The caller of this request if its key is valid and carries `scope`; raise 401/403 otherwise."""
-    token = _bearer_token()
+def authenticate(scope: str, authorization: str) -> Caller:
+    """The caller of this request, whose Authorization header is `authorization` ("" when absent), if its
+    key is valid and carries `scope`; raise 401/403 otherwise."""
+    token = _bearer_token(authorization)
     if token is None:
         raise ApiError(401, "unauthenticated", "missing API key: send 'Authorization: Bearer <key>'")
     caller = _valid_caller(hash_key(token))
@@ -132,8 +132,10 @@ def current_key_id() -> int | None:
 
 
 def caller_key_name() -> str | None:
-    """The name of the key of the request being served, or None outside a request (the CLI's writes)."""
-    if not has_request_context():
+    """The name of the key of the request being served, or None outside a request (the CLI's writes).
+    A request has an app context whether Flask or the thin path (fast_path.py) serves it; nothing else
+    pushes one, and outside a request `g` holds no caller."""
+    if not has_app_context():
         return None
     caller = g.get("caller")
     return caller.name if caller else None
@@ -141,4 +143,4 @@ def caller_key_name() -> str | None:
 
 def caller_key_id() -> int | None:
     """The key id of the request being served, or None outside a request (a CLI decision)."""
-    return current_key_id() if has_request_context() else None
+    return current_key_id() if has_app_context() else None

@@ -67,8 +67,15 @@ def _replace_input(environ: dict[str, Any], data: bytes) -> None:
     environ.pop("HTTP_TRANSFER_ENCODING", None)
 
 
+def read_whole_body(environ: dict[str, Any], limit: int) -> bytes:
+    """The request's whole body (413 past `limit`), put back as its input: the app's before_request
+    hook and the thin path (fast_path.py) both read bodies with this."""
+    data = read_body(environ, limit)
+    _replace_input(environ, data)
+    return data
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def _read_whole_body() -> None:
-        environ = request.environ
-        _replace_input(environ, read_body(environ, app.config["MAX_CONTENT_LENGTH"]))
+        read_whole_body(request.environ, app.config["MAX_CONTENT_LENGTH"])

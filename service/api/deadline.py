@@ -48,7 +48,12 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start_clock() -> None:
-        g.deadline = time.monotonic() + float(current_app.config["REQUEST_DEADLINE_SECONDS"])
+        start_clock()
+
+
+def start_clock() -> None:
+    """Start the current request's clock (the app's before_request hook, and the thin path)."""
+    g.deadline = time.monotonic() + float(current_app.config["REQUEST_DEADLINE_SECONDS"])
 
 
 def current_deadline() -> float | None:

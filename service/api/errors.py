@@ -42,7 +42,11 @@ class ApiError(Exception):
 
 
 def is_decision_request() -> bool:
-    """Whether the current request is routed to a decision endpoint (declared with decision=True)."""
+    """Whether the current request is routed to a decision endpoint (declared with decision=True).
+    The thin path (fast_path.py) knows it before anything runs and says so in `g.decision_request`."""
+    known = g.get("decision_request")
+    if known is not None:
+        return known
     from flask import current_app
     def decision(endpoint: str) -> bool:
         operation = getattr(current_app.view_functions.get(endpoint), "authz_operation", None)
@@ -97,10 +101,15 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.after_request
     def _recovered(response: Response) -> Response:
-        # a request that read the store's stamp reached the store: an outage logged before is over
-        if outages.failing and g.get("store_stamp") is not None and response.status_code < 500:
-            outages.recovered()
+        note_recovery(response.status_code)
         return response
+
+
+def note_recovery(status: int) -> None:
+    """After an answer: a request that read the store's stamp reached the store, so an outage logged
+    before is over (run by the app's after_request hook and by the thin path)."""
+    if outages.failing and g.get("store_stamp") is not None and status < 500:
+        outages.recovered()
 
 
 def store_unavailable(exc: BaseException, kind: str):

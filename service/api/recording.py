@@ -65,23 +65,36 @@ def unavailable(message: str):
     return response, status
 
 
+def begin_request() -> None:
+    """Before a request: no batch of an earlier request on this thread is waited for."""
+    _recorder().forget_waits()
+
+
+def once_recorded(status: int) -> Response | None:
+    """After an answer with `status`: durable mode waits for this request's records; what replaces the
+    answer when they could not be committed (503 audit_unavailable), else None (the answer stands)."""
+    recorder = _recorder()
+    if recorder.await_recorded() or status >= 400:
+        return None
+    if recorder.serve_unrecorded or not is_decision_request():
+        lines.log(logging.ERROR, "answered without its decision records", f"not written: {recorder.last_error}")
+        return None
+    lines.log(logging.WARNING, "decision refused: its record could not be committed", recorder.last_error)
+    refused, status = unavailable("the decision could not be recorded; nothing was decided")
+    refused.status_code = status
+    return refused
+
+
 def register(app: Flask) -> None:
+    # the hooks' bodies are plain functions: the thin path (fast_path.py) runs the same ones
     @app.before_request
     def _fresh_waits() -> None:
-        _recorder().forget_waits()
+        begin_request()
 
     @app.after_request
     def _answer_once_recorded(response: Response) -> Response:
-        recorder = _recorder()
-        if recorder.await_recorded() or response.status_code >= 400:
-            return response
-        if recorder.serve_unrecorded or not is_decision_request():
-            lines.log(logging.ERROR, "answered without its decision records", f"not written: {recorder.last_error}")
-            return response
-        lines.log(logging.WARNING, "decision refused: its record could not be committed", recorder.last_error)
-        refused, status = unavailable("the decision could not be recorded; nothing was decided")
-        refused.status_code = status
-        return refused
+        refused = once_recorded(response.status_code)
+        return response if refused is None else refused
 
     @app.errorhandler(AuditUnavailable)
     def _audit_unavailable(exc: AuditUnavailable):

@@ -93,9 +93,13 @@ def _pattern_message(text: str) -> str | None:
     return None
 
 
-def parse_body(model: type[BaseModel]) -> BaseModel:
-    """The request body validated by `model`: 413 if too large, 400 if malformed, 422 if invalid."""
-    raw = request.get_data(cache=True)  # read and bounded (413) before the route ran: service/api/body.py
+def _request_body() -> bytes:
+    return request.get_data(cache=True)  # read and bounded (413) before the route ran: service/api/body.py
+
+
+def parse_json(raw: bytes, model: type[BaseModel]) -> BaseModel:
+    """A body's bytes validated by `model`: 400 if malformed (strict JSON: service/api/strict_input.py),
+    422 if invalid, naming the field."""
     try:
         text = raw.decode("utf-8")
         data = strict_input.loads(text)
@@ -112,7 +116,23 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         raise validation_error(exc) from None
 
 
-def _render(result: Any, op: Operation) -> Response:
+def answer(op: Operation, handler: Callable, authorization: str, body: Callable[[], bytes],
+           kwargs: dict[str, Any]) -> Any:
+    """What a declared route answers, not yet rendered: the key checked (401/403, before the body is
+    parsed), a write refused on a standby, the body validated, the handler called. Flask's view and the
+    thin path (fast_path.py) both serve routes with this; `body` reads the request's bytes."""
+    if op.scope != PUBLIC:
+        authenticate(op.scope, authorization)
+    if op.scope == WRITE:
+        refuse_writes_on_standby(op.method)  # 503 read_only_standby: nothing attempted on a standby
+    if op.body is not None:
+        kwargs["body"] = parse_json(body(), op.body)
+    return handler(**kwargs)
+
+
+def rendered(result: Any, op: Operation) -> Response | tuple[bytes, int]:
+    """A handler's result as an answer: a Response, or the JSON bytes of a model and the status (which
+    the thin path writes without building a Response; _render wraps them in one)."""
     status = op.status
     if isinstance(result, tuple):
         result, status = result
@@ -122,15 +142,22 @@ def _render(result: Any, op: Operation) -> Response:
         result = op.response.model_validate(result)
     if isinstance(result, BaseModel):
         # pydantic's own serializer writes the JSON (compact, fields in declaration order) in one call
-        return Response(result.__pydantic_serializer__.to_json(result) + b"\n", status=status,
-                        mimetype="application/json")
+        return result.__pydantic_serializer__.to_json(result) + b"\n", status
     return json_response(result, status)
+
+
+def _render(result: Any, op: Operation) -> Response:
+    out = rendered(result, op)
+    return out if isinstance(out, Response) else Response(out[0], status=out[1], mimetype=JSON)
+
+
+JSON = "application/json"
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
     """What flask.jsonify answers outside debug mode (compact, sorted keys), without its per-call overhead."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=current_app.json.default)  # type: ignore[attr-defined]
-    return Response(text + "\n", status=status, mimetype="application/json")
+    return Response(text + "\n", status=status, mimetype=JSON)
 
 
 # "a" before a word that starts with a vowel sound reads "an": summaries built as f"Create a {label}"
@@ -160,16 +187,11 @@ def route(bp: Blueprint, rule: str, method: str = "POST", *, scope: str, summary
     def decorator(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def view(**kwargs: Any) -> Response:
-            if scope != PUBLIC:
-                authenticate(scope)
-            if scope == WRITE:
-                refuse_writes_on_standby(op.method)  # 503 read_only_standby: nothing attempted on a standby
-            if body is not None:
-                kwargs["body"] = parse_body(body)
-            return _render(fn(**kwargs), op)
+            return _render(answer(op, fn, request.headers.get("Authorization", ""), _request_body, kwargs), op)
 
         view.authz_scope = scope          # type: ignore[attr-defined]  (the URL-map test reads this)
         view.authz_operation = op         # type: ignore[attr-defined]
+        view.authz_handler = fn           # type: ignore[attr-defined]  (the thin path calls it: fast_path.py)
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[op.method])
         return view
 
