@@ -11,7 +11,8 @@ from service.analysis.impact import Change
 
 from .pages import NotFound, Page, Table, describe, names, rules_of
 from .paging import filtered, filters_from, natural_key, one_page, page_number
-from .policy_impact import ActivationImpact, activations, impact_of, summary
+from .policy_impact import ActivationImpact, activations, impact_of, impacts_of, summary
+from .precompute import page_wait
 from .render import respond
 from .views import bp, scoped
 
@@ -20,7 +21,7 @@ COLUMNS = ["change", "user", "name", "action", "resource", "customer", "customer
 
 
 def policy_index() -> Page:
-    listed = [impact_of(a, previous) for a, previous in activations()]
+    listed = impacts_of(activations(), page_wait())
     rows = [summary(found) for found in listed]
     flat = [{**{k: v for k, v in row.items() if k not in ("by_rule", "by_action")},
              "by_rule": " ".join(f"{k}+{v['gained']}-{v['lost']}" for k, v in row["by_rule"].items()),
@@ -37,7 +38,7 @@ def _find(ident: str) -> ActivationImpact:
     """An activation by its id (a number) or its version (the newest activation of it)."""
     for activation, previous in activations():
         if (ident.isdigit() and len(ident) < 10 and activation.id == int(ident)) or activation.version == ident:
-            return impact_of(activation, previous)
+            return impact_of(activation, previous, page_wait())
     raise NotFound(f"policy activation {ident}")
 
 
