@@ -48,7 +48,7 @@ def activations() -> list[tuple[StoredPolicy, StoredPolicy | None]]:
 
 # (store epoch, activation id) -> its impact: the epoch tells apart two stores whose activations share ids
 _kept: Kept[ActivationImpact] = Kept(CACHE_SIZE)
-PENDING = "being computed in the background: reload in a few seconds"
+PENDING = "being computed in the background; this page reloads itself until it is there"
 
 
 def _key(activation: StoredPolicy) -> tuple[str, int]:

@@ -11,8 +11,8 @@ from service.analysis.impact import Change
 
 from .pages import NotFound, Page, Table, describe, names, rules_of
 from .paging import filtered, filters_from, natural_key, one_page, page_number
-from .policy_impact import ActivationImpact, activations, impact_of, impacts_of, summary
-from .precompute import page_wait
+from .policy_impact import PENDING, ActivationImpact, activations, impact_of, impacts_of, summary
+from .precompute import REFRESH_SECONDS, page_wait
 from .render import respond
 from .views import bp, scoped
 
@@ -31,7 +31,7 @@ def policy_index() -> Page:
                 {"activations": Table(["activation", "version", "activated_by", "activated_at", "revision",
                                        "previous_version", "gained", "lost", "by_rule", "by_action",
                                        "unavailable"], flat)},
-                {"activations": rows})
+                {"activations": rows, "pending": any(found.unavailable == PENDING for found in listed)})
 
 
 def _find(ident: str) -> ActivationImpact:
@@ -84,7 +84,12 @@ def activation_page(ident: str) -> Page:
 @bp.route("/policy")
 @scoped("review")
 def policy():
-    return respond(policy_index())
+    page = policy_index()
+    response = respond(page)
+    if page.context["pending"]:
+        # an activation's figures are still computed: the page asks again until every row has them
+        response.headers["Refresh"] = str(REFRESH_SECONDS)
+    return response
 
 
 @bp.route("/policy/<ident>")

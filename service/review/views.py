@@ -17,7 +17,7 @@ from . import pages
 from .whynot_page import why_not_page
 from .moment import BadMoment, asked_moment
 from .paging import BadArgument, page_number
-from .precompute import Pending
+from .precompute import REFRESH_SECONDS, Pending
 from .warm import warm_up
 from . import session as sessions
 from .render import BadFormat, respond
@@ -119,7 +119,7 @@ def _pending(exc: Pending):
                         mimetype="application/json", headers={"Retry-After": "2"})
     html = render_template("message.html", title="Being computed",
                            message=f"This page's answer is {exc}; it reloads itself in a few seconds.")
-    return Response(html, status=503, headers={"Retry-After": "2", "Refresh": "2"})
+    return Response(html, status=503, headers={"Retry-After": "2", "Refresh": str(REFRESH_SECONDS)})
 
 
 @bp.errorhandler(BadMoment)
