@@ -202,3 +202,25 @@ def test_the_background_thread_stops_with_its_store(console: Api, demo, store_ur
     assert kept.get("walk", lambda: ("walk", 1), READY_S) == 1
     precompute.stop_background()
     assert precompute.background_threads() == []
+
+
+def test_a_kept_past_page_is_the_past_and_a_later_moment_is_not_kept_for_it(console: Api, demo) -> None:
+    carla, anwalt = _id(demo["carla"]), _id(demo["anwalt"])
+    before = console.client.get("/review/").status_code and _json(console, f"/review/customers/{anwalt}")["revision"]
+    past = f"/review/customers/{anwalt}?at_revision={before}"
+    kept = _json(console, past)
+    assert _json(console, past) == kept  # asked again: the kept page
+    assignment = Assignment.get((Assignment.user == carla) & (Assignment.customer == anwalt))
+    after = console.write("DELETE", f"/v1/assignments/{assignment.id}").json["revision"]
+    assert _json(console, past) == kept  # a write after it leaves the past as it was
+    truth = {(s["user"], a["action"], a["resource"]) for a in kept["access"] for s in console.post(
+        "/v1/subjects", {"action": a["action"], "resource": a["resource"], "at_revision": before}).json["subjects"]}
+    assert {(a["user"], a["action"], a["resource"]) for a in kept["access"]} == truth
+    later = _json(console, f"/review/customers/{anwalt}?at_revision={after}")
+    assert later["revision"] == after and later["access"] != kept["access"]
+    assert {a["user"] for a in kept["access"]} - {a["user"] for a in later["access"]} == {demo["carla"]} or \
+        len(later["access"]) < len(kept["access"])
+    for path in (f"/review/users/{carla}?at_revision={{}}", f"/review/partners/{_id(demo['webwerk'])}?at_revision={{}}"):
+        assert _json(console, path.format(before)) != _json(console, path.format(after)), path
+    changes = f"/review/customers/{anwalt}/changes?from_revision={before}&to_revision={after}"
+    assert _json(console, changes) == _json(console, changes) and _json(console, changes)["lost"]

@@ -119,7 +119,7 @@ def _decided_by(engine: Engine, moment: Moment | None = None) -> dict[str, Any]:
 
 
 def customer_page(engine: Any, org_id: int, moment: Moment | None = None) -> Page:
-    return build_at(engine, moment, lambda concrete: _customer_page(concrete, org_id, moment))
+    return build_at(engine, moment, lambda concrete: _customer_page(concrete, org_id, moment), kept=("customer", org_id))
 
 
 def customer_resources(org_id: int) -> list[Ref]:
@@ -192,7 +192,7 @@ def _day(value: Any) -> str:
 
 
 def partner_page(engine: Any, org_id: int, moment: Moment | None = None) -> Page:
-    return build_at(engine, moment, lambda concrete: _partner_page(concrete, org_id, moment))
+    return build_at(engine, moment, lambda concrete: _partner_page(concrete, org_id, moment), kept=("partner", org_id))
 
 
 def _partner_page(engine: Engine, org_id: int, moment: Moment | None) -> Page:
@@ -254,7 +254,7 @@ def _grid(customers: list[dict[str, Any]], width: int, matrix: list[dict[str, An
 
 
 def user_page(engine: Any, user_id: int, moment: Moment | None = None) -> Page:
-    return build_at(engine, moment, lambda concrete: _user_page(concrete, user_id, moment))
+    return build_at(engine, moment, lambda concrete: _user_page(concrete, user_id, moment), kept=("user", user_id))
 
 
 def user_access(engine: Engine, user_id: int) -> list[dict[str, Any]]:
