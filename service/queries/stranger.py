@@ -12,7 +12,7 @@ from typing import Any
 
 from service.decide.engine import Engine
 from service.decide.facts import STRANGER_ID, load_every, load_questions
-from service.decide.patterns import Renaming, rows_key
+from service.decide.patterns import Renaming, fact_key, rows_key
 from service.decide.refs import Ref
 from service.decide.vocabulary import actions_for
 from service.store.history import decision_moment, unchanged_between
@@ -73,17 +73,38 @@ def _next_expiry(read: Any, now: dt.datetime) -> dt.datetime | None:
     return min(later) if later else None
 
 
+def _memo_keys(question: Any) -> tuple | None:
+    """The memo key of the question's facts: written from its rows (an organization, product or invoice),
+    else from its built facts (an invitation, a partnership: the key PatternMemo.evaluate files under)."""
+    keys = rows_key(question, Renaming())
+    if keys is None and question.has_resource:
+        names = Renaming()
+        keys = (fact_key(question.user, names), fact_key(question.resource, names))
+    return keys
+
+
 def _open_by_action(engine: Engine, kind: str, read: Any) -> dict[str, list[int]]:
     """action -> ids the stranger may act on, for every action of `kind`, from every resource's facts
     (`read`, one statement); each resource's memo key (written from its rows) is made once."""
     actions = actions_for(kind)
     found: dict[str, list[int]] = {action: [] for action in actions}
     memo = engine.patterns
+    # verdicts by memo key, for this probe: the memo's contract (an id-blind policy's answer is a function
+    # of the key) without its bound or its restoring; a shape's first resource asks the engine, the
+    # thousands of the same shape after it cost one lookup (a fresh engine's probe took seconds)
+    seen: dict[tuple, bool] = {}
     for _kind, resource_id in sorted(read.resource_rows):
         question = read.question(STRANGER_ID, Ref(kind, resource_id))
-        keys = rows_key(question, Renaming()) if memo is not None else None
+        keys = _memo_keys(question) if memo is not None else None
         for action in actions:
-            held = memo.verdict((action, False, *keys)) if keys is not None else None  # type: ignore[union-attr]
-            if held if held is not None else bool(engine.reasons_for(question, action)):
+            key = (action, False, *keys) if keys is not None else None
+            held = seen.get(key) if key is not None else None
+            if held is None and key is not None:
+                held = memo.verdict(key)  # type: ignore[union-attr]
+            if held is None:
+                held = bool(engine.reasons_for(question, action))
+            if key is not None:
+                seen[key] = held
+            if held:
                 found[action].append(resource_id)
     return found
