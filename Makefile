@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKERS ?= 2
 TEST_WORKERS ?= 4  # pytest-xdist processes: most tests wait on servers (load average under 2 with four on 2 cores)
 
-.PHONY: run test install init-db bench bench-quick bench-postgres bench-demo bench-impact bench-replicas bench-activation clean
+.PHONY: run test install init-db bench bench-quick bench-postgres bench-demo bench-impact bench-replicas bench-activation bench-review clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "partner-authz needs Python 3.11 or 3.12 (oso 0.27.3 has no wheels for %d.%d)" % v)'
@@ -64,3 +64,7 @@ bench-replicas: $(STAMP)
 # authz serve (2 workers) under client threads across 10 activations (bench/activation.py); --postgres URL in BENCH_ARGS
 bench-activation: $(STAMP)
 	$(BIN)/python -m bench.activation $(BENCH_ARGS)
+
+# every /review page's server time, cold and warm, on the 10,000-customer world (bench/review_pages.py)
+bench-review: $(STAMP)
+	$(BIN)/python -m bench.review_pages $(BENCH_ARGS)

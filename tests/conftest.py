@@ -62,6 +62,14 @@ def stop_recorder() -> None:
     shutdown()
 
 
+def stop_background() -> None:
+    """Stop the console's background computations (their thread joined, kept answers dropped) before the
+    store is closed: no computation runs against a closed pool or outlives its test (open_database, as
+    in fresh_store_url, stops them too)."""
+    from service.review.precompute import stop_background as stop
+    stop()
+
+
 def reset_postgres(url: str) -> None:
     db = open_database(url)
     db.connect(reuse_if_open=True)
@@ -90,6 +98,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url = fresh_store_url(request.param, tmp_path)
     yield url
     stop_recorder()
+    stop_background()
     if not database.is_closed():
         database.close()
 

@@ -17,6 +17,7 @@ import pytest
 from service.analysis.candidates import activate, load_candidate
 from service.api.auth import create_key
 from service.decide.vocabulary import actions_for
+from service.review import precompute
 from service.store.models import Assignment, Invoice, Product
 
 from policy_edits import ONE_TRUTH_EDITS, apply_steps
@@ -26,6 +27,7 @@ if MISSING:
     pytestmark = pytest.mark.skip(reason=f"BROWSER TESTS SKIPPED: {MISSING}")
 
 AUTHZ = str(Path(sys.executable).parent / "authz")
+READY_MS = 60_000  # how long a reviewer waits for figures computed in the background (seconds on the demo world)
 
 
 def _now() -> str:
@@ -111,9 +113,15 @@ def test_a_reviewer_asks_what_the_last_activation_did(server: Server, browser_pa
     files, _engine = load_candidate(folder)
     stored, _recorded = activate(files, "browser-policy-admin", wait=0)
 
-    _sign_in(page, server, "/review/", review_key)
-    page.click("header nav a:has-text('Policy')")
-    page.wait_for_load_state()
+    with precompute._worker.gate:  # the background computation held back: the page cannot have its figures yet
+        _sign_in(page, server, "/review/", review_key)
+        page.click("header nav a:has-text('Policy')")
+        page.wait_for_load_state()
+        assert "being computed" in _table(page, "table.activations")[0][6]
+        assert "reloads itself" in page.inner_text("p.pending")
+    # as a reviewer would: the page said the figures are being computed and reloads itself (its Refresh
+    # header) until they are there
+    page.wait_for_selector("table.activations tbody tr >> nth=0 >> td.allow", timeout=READY_MS)
     assert page.url.endswith("/review/policy")
     newest = _table(page, "table.activations")[0]
     assert newest[1] == stored.version and newest[3] == "browser-policy-admin"
@@ -121,6 +129,7 @@ def test_a_reviewer_asks_what_the_last_activation_did(server: Server, browser_pa
     _shoot(page, tmp_path, "policy")
     page.click("table.activations tbody tr >> nth=0 >> a >> nth=0")
     page.wait_for_load_state()
+    page.wait_for_selector("table.changes", timeout=READY_MS)  # a "being computed" page reloads itself
     rows = _table(page, "table.changes")
     assert {(r[0], r[1], r[3], r[4]) for r in rows} == \
         {("gained", c["actor"], c["action"], c["resource"]) for c in impact["gained"]} | \

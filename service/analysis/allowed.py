@@ -44,7 +44,10 @@ def allowed_rows(engine: Engine, store: StoreFacts, progress: Progress | None = 
             progress(done, total)
 
 
-def _allowed_on(engine: Engine, store: StoreFacts, subject: Subject) -> Iterator[Allowed]:
+def candidates(engine: Engine, store: StoreFacts, subject: Subject) -> Iterator[tuple[str, list[tuple[int, Any]]]]:
+    """(action, [(user id, the user's facts)]) for each action of the resource: the users its facts relate to,
+    everyone for an action the stranger may take (or every user when the policy is not id-blind); an
+    unrelated user gets the stranger's decision, a deny otherwise (impact.py says why)."""
     actions = actions_for(parse_ref(subject.ref).type)
     stranger = store.user(STRANGER_ID, subject)
     open_to_all = {a for a in actions if engine.reasons(stranger, a, subject.facts)}
@@ -52,9 +55,13 @@ def _allowed_on(engine: Engine, store: StoreFacts, subject: Subject) -> Iterator
     everyone = set(store.users) if open_to_all else related
     users = {user_id: store.user(user_id, subject) for user_id in sorted(everyone)}
     for action in actions:
-        for user_id, user in users.items():
-            if user_id not in related and action not in open_to_all:
-                continue  # an unrelated user gets the stranger's decision: deny (impact.py says why)
+        yield action, [(user_id, user) for user_id, user in users.items()
+                       if user_id in related or action in open_to_all]
+
+
+def _allowed_on(engine: Engine, store: StoreFacts, subject: Subject) -> Iterator[Allowed]:
+    for action, users in candidates(engine, store, subject):
+        for user_id, user in users:
             reasons = engine.reasons(user, action, subject.facts)
             if reasons:
                 yield Allowed(user_id, action, subject.ref, reasons[0])

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -19,7 +21,10 @@ from service.store import open_database
               help="Write the rows here (default: stdout).")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the manifest here (default: OUTPUT.manifest.json, or stderr with stdout).")
-def export(fmt: str, at: str | None, at_revision: int | None, output: Path | None, manifest: Path | None) -> None:
+@click.option("--progress-every", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds between progress lines on stderr (rows, resources, elapsed).")
+def export(fmt: str, at: str | None, at_revision: int | None, output: Path | None, manifest: Path | None,
+           progress_every: float) -> None:
     """Every allowed (user, action, resource) of the store with its rule and reason, and its manifest."""
     from service.audit.export import open_export
     from service.audit.past import PastError
@@ -32,17 +37,18 @@ def export(fmt: str, at: str | None, at_revision: int | None, output: Path | Non
         opened = open_export(get_engine(), at_revision, at)
     except (PastError, PolicyUnavailable) as exc:
         fail(f"{exc}; nothing was exported")
-    with click.progressbar(length=opened.resources, label="export: resources", file=sys.stderr) as bar:
-        def progress(done: int, _total: int) -> None:
-            bar.update(done - bar.pos)
-        stream = ExportStream(opened, fmt, progress=progress)
-        target = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
-        try:
-            for chunk in stream:
-                target.write(chunk)
-        finally:
-            if output:
-                target.close()
+    started = time.monotonic()
+    stream = ExportStream(opened, fmt)
+    stream.progress = _reporter(lambda: stream.digest.rows, started, progress_every)
+    target = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        for chunk in stream:
+            target.write(chunk)
+    finally:
+        if output:
+            target.close()
+    click.echo(f"export: {stream.digest.rows:,} rows, {opened.resources:,} of {opened.resources:,} resources, "
+               f"{time.monotonic() - started:.1f} s: done", err=True)
     text = json.dumps(stream.manifest, sort_keys=True, indent=1)
     where = manifest or (output.with_name(output.name + ".manifest.json") if output else None)
     if where is None:
@@ -50,3 +56,17 @@ def export(fmt: str, at: str | None, at_revision: int | None, output: Path | Non
     else:
         where.write_text(text + "\n", encoding="utf-8")
         click.echo(f"export: {stream.manifest['rows']:,} rows to {output or 'stdout'}, manifest {where}", err=True)
+
+
+def _reporter(rows: Callable[[], int], started: float, every: float) -> Callable[[int, int], None]:
+    """A progress callback printing a line to stderr every `every` seconds: the rows written so far, the
+    resources walked and the time since the export began (a log-friendly line, not a bar: stderr is often
+    a file or a pipe, and stdout carries nothing but the data)."""
+    last = [started]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            click.echo(f"export: {rows():,} rows, {done:,} of {total:,} resources, {now - started:.1f} s", err=True)
+    return progress

@@ -15,6 +15,7 @@ from service.audit.past import Moment
 from .changes_diff import Difference, changes_between
 from .moment import BadMoment, asked_moment
 from .pages import Page, Table, names
+from .past_pages import past_pages
 from .render import respond
 from .views import bp, scoped
 
@@ -53,7 +54,9 @@ def _row(difference: Difference, users: dict[int, str]) -> dict[str, Any]:
 
 def changes_page(kind: str, subject_id: int) -> Page:
     start, end = _asked()
-    found, compared = changes_between(current_app.extensions["authz_engine"], kind, subject_id, start, end)
+    # between two past moments: built once and kept (past_pages.py; a page's names are read now, below)
+    found, compared = past_pages.get(("changes", kind, subject_id, start, end), lambda: changes_between(
+        current_app.extensions["authz_engine"], kind, subject_id, start, end))
     users = names("user", [int(d.key[0].split(":")[1]) for d in found])
     rows = [_row(d, users) for d in found]
     causes = {d.cause.revision: d.cause.as_dict() for d in found}

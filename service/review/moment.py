@@ -8,11 +8,13 @@ revision (history.as_of), so every list on it is the answer the API gives with t
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Hashable, Mapping, TypeVar
 
 from service.audit.past import Moment, PastError, engine_at, facts_at, resolve
 from service.decide.engine import Engine
 from service.queries.in_force import build_in_force
+
+from .past_pages import past_pages
 
 T = TypeVar("T")
 MOMENT_ARGS = ("at", "at_revision")
@@ -43,11 +45,14 @@ def asked_moment(args: Mapping[str, str], at: str = "at", at_revision: str = "at
         raise BadMoment(str(exc), field) from None
 
 
-def build_at(engine: Any, moment: Moment | None, build: Callable[[Engine], T]) -> T:
+def build_at(engine: Any, moment: Moment | None, build: Callable[[Engine], T], kept: Hashable = None) -> T:
     """build(engine) at `moment`: the present through the version in force now (one snapshot), a past
-    moment through the version in force then, on the facts of its revision."""
+    moment through the version in force then, on the facts of its revision. `kept`: what the page is
+    of (its kind and subject): a past page is then built once and kept (past_pages.py)."""
     if moment is None:
         return build_in_force(engine, build)
+    if kept is not None:
+        return past_pages.get((kept, moment), lambda: build_at(engine, moment, build))
     try:
         past_engine = engine_at(moment)
     except PastError as exc:  # no version was in force then, or its texts are gone

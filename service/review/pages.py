@@ -10,13 +10,12 @@ it is refused (PolicyUnavailable), never drawn without the policy.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
-import threading
 import unicodedata
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from service.decide.engine import Engine
 from service.decide.refs import Ref
@@ -31,6 +30,8 @@ from service.store.schema import revision_stamp
 
 from .moment import build_at, moment_data
 from .paging import Filters, Shown, natural_key, one_page
+from .precompute import page_wait
+from .rule_pairs import RulePairs, granted as granted_triples, rule_pairs
 
 EVERYTHING = 10**9  # list limit: the whole answer
 
@@ -118,7 +119,7 @@ def _decided_by(engine: Engine, moment: Moment | None = None) -> dict[str, Any]:
 
 
 def customer_page(engine: Any, org_id: int, moment: Moment | None = None) -> Page:
-    return build_at(engine, moment, lambda concrete: _customer_page(concrete, org_id, moment))
+    return build_at(engine, moment, lambda concrete: _customer_page(concrete, org_id, moment), kept=("customer", org_id))
 
 
 def customer_resources(org_id: int) -> list[Ref]:
@@ -191,7 +192,7 @@ def _day(value: Any) -> str:
 
 
 def partner_page(engine: Any, org_id: int, moment: Moment | None = None) -> Page:
-    return build_at(engine, moment, lambda concrete: _partner_page(concrete, org_id, moment))
+    return build_at(engine, moment, lambda concrete: _partner_page(concrete, org_id, moment), kept=("partner", org_id))
 
 
 def _partner_page(engine: Engine, org_id: int, moment: Moment | None) -> Page:
@@ -253,7 +254,7 @@ def _grid(customers: list[dict[str, Any]], width: int, matrix: list[dict[str, An
 
 
 def user_page(engine: Any, user_id: int, moment: Moment | None = None) -> Page:
-    return build_at(engine, moment, lambda concrete: _user_page(concrete, user_id, moment))
+    return build_at(engine, moment, lambda concrete: _user_page(concrete, user_id, moment), kept=("user", user_id))
 
 
 def user_access(engine: Engine, user_id: int) -> list[dict[str, Any]]:
@@ -296,63 +297,48 @@ def _user_page(engine: Engine, user_id: int, moment: Moment | None) -> Page:
 _GRANT_ACTION = re.compile(r'^grant\([^,]+, "([a-z_]+)", (?:[a-z_]+): ([A-Za-z]+)')
 
 
-def _granted_through(engine: Engine, rule: str, clauses: list[Clause]) -> list[dict[str, Any]]:
-    """The (user, action, resource) of the store the engine allows with `rule` among the reasons."""
+def _grant_actions(clauses: list[Clause]) -> set[tuple[str, str]]:
+    """The (resource type, action) the rule's grant clauses name."""
     actions = set()
     for clause in clauses:
         match = _GRANT_ACTION.match(clause.head)
         if match:
             actions.add((match.group(2).lower(), match.group(1)))
-    users = [r[0] for r in _rows("SELECT id FROM users ORDER BY id", ())]
-    pairs = []
-    for resource_type, action in sorted(actions):
-        for user_id in users:
-            found = list_allowed(engine, user_id, action, resource_type, limit=EVERYTHING, reasons="all")
-            pairs.extend({"user": f"user:{user_id}", "action": action, "resource": f"{resource_type}:{resource_id}"}
-                         for resource_id, reasons in zip(found.ids, found.reasons)
-                         if any(reason.get("rule") == rule for reason in reasons))
-    return pairs
+    return actions
 
 
-# a rule's pairs ask every user's lists (seconds on a large store): kept per (store state, version, rule),
-# so a page is computed once per revision; a write or an activation moves the key on
-_granted_cache: OrderedDict[tuple, list[dict[str, Any]]] = OrderedDict()
-_granted_lock = threading.Lock()
-GRANTED_CACHE_SIZE = 64
+@functools.lru_cache(maxsize=16)
+def _clauses_of(version: str, texts: tuple[tuple[str, str], ...]) -> list[Clause]:
+    # a version's clauses never change: parsed once per version, not per page
+    return version_clauses(dict(texts))
 
 
-def granted_pairs(engine: Engine, rule: str, clauses: list[Clause], moment: Moment | None) -> list[dict[str, Any]]:
-    # a past page decides at its moment's time too (invitations expire by it)
-    key = (revision_stamp(), engine.policy_version, moment.at if moment else None, rule)
-    with _granted_lock:
-        if key in _granted_cache:
-            _granted_cache.move_to_end(key)
-            return _granted_cache[key]
-    pairs = _granted_through(engine, rule, clauses)
-    with _granted_lock:
-        _granted_cache[key] = pairs
-        while len(_granted_cache) > GRANTED_CACHE_SIZE:
-            _granted_cache.popitem(last=False)
-    return pairs
+@functools.lru_cache(maxsize=1)
+def _table_rows() -> list[Any]:
+    # the checkout's decision tables (read once per process; they change only with the checkout)
+    return [r for table in load_tables(DEFAULT_TABLE_DIR) for r in table.rows]
 
 
 def rule_page(engine: Any, rule: str, moment: Moment | None = None) -> Page:
     texts = statements()
     if rule not in texts:
         raise NotFound(rule)
-    return build_at(engine, moment, lambda concrete: _rule_page(concrete, rule, *texts[rule], moment))
+    wait = page_wait()
+    return build_at(engine, moment, lambda concrete: _rule_page(concrete, rule, *texts[rule], moment,
+                                                                lambda: rule_pairs(engine, concrete, moment, wait)))
 
 
-def _rule_page(engine: Engine, rule: str, title: str, statement: str, moment: Moment | None) -> Page:
+def _rule_page(engine: Engine, rule: str, title: str, statement: str, moment: Moment | None,
+               every_rule: Callable[[], RulePairs]) -> Page:
     """The rule's statement, the clauses citing it in the version in force, the decision tables' rows
     naming it, and the (user, action, resource) of this store it grants."""
-    clauses = [clause for clause in version_clauses(engine.texts) if rule in clause.rules]
+    clauses = [clause for clause in _clauses_of(engine.policy_version, tuple(sorted(engine.texts.items())))
+               if rule in clause.rules]
     rows = [{"table": r.file, "actor": r.actor, "action": r.action, "resource": r.resource, "expect": r.expect,
-             "missing": " ".join(r.missing), "note": r.note}
-            for table in load_tables(DEFAULT_TABLE_DIR) for r in table.rows if r.rule == rule]
+             "missing": " ".join(r.missing), "note": r.note} for r in _table_rows() if r.rule == rule]
     clause_rows = [{"where": c.where, "head": c.head, "rules": " ".join(c.rules), "comment": c.comment,
                     "source": c.source} for c in clauses]
-    granted = granted_pairs(engine, rule, clauses, moment)
+    granted = granted_triples(every_rule(), rule, _grant_actions(clauses))
     return Page(f"{rule} — {title}", "rule.html",
                 {"rule": rule, "title": title, "statement": statement, "clauses": clause_rows, "rows": rows,
                  "granted_pairs": len({(g["user"], g["resource"]) for g in granted}), "granted": granted, **_decided_by(engine, moment)},

@@ -4,12 +4,15 @@ For an activation A (after an earlier activation P) the answer is analysis.impac
 `authz impact` runs) of P's engine against A's, both built from the texts stored with them
 (audit.policies), on the facts valid at A's revision (history.as_of: an activation changes no fact,
 so they are the facts the activation met). An activation's impact never changes once it is made:
-computed on first demand and kept for the process (one worker computes it at most once).
+computed on first demand in the background (precompute.py: an HTML page waits a moment, then says it is
+being computed; CSV and JSON wait for it) and kept for the process, so a page that lists every activation
+costs one comparison per activation once, never per visit. Not at activation time: an activation is made
+by `authz policy activate` in another process, which keeps nothing of what the served workers compute,
+and the first console visit after it (the home page starts it too) is soon enough for a reviewer.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +25,8 @@ from service.store.fast_sql import fetch_all
 from service.store.history import as_of
 from service.store.moments import first_moment
 from service.store.schema import revision_stamp
+
+from .precompute import Kept, Pending
 
 CACHE_SIZE = 256
 
@@ -42,20 +47,40 @@ def activations() -> list[tuple[StoredPolicy, StoredPolicy | None]]:
 
 
 # (store epoch, activation id) -> its impact: the epoch tells apart two stores whose activations share ids
-_cache: OrderedDict[tuple[str, int], ActivationImpact] = OrderedDict()
-_lock = threading.Lock()
+_kept: Kept[ActivationImpact] = Kept(CACHE_SIZE)
+PENDING = "being computed in the background; this page reloads itself until it is there"
 
 
-def impact_of(activation: StoredPolicy, previous: StoredPolicy | None) -> ActivationImpact:
-    key = (revision_stamp()[0], activation.id)
-    with _lock:
-        if key in _cache:
-            return _cache[key]
-    found = _compute(activation, previous)
-    with _lock:
-        _cache[key] = found
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+def _key(activation: StoredPolicy) -> tuple[str, int]:
+    return revision_stamp()[0], activation.id
+
+
+def start(activation: StoredPolicy, previous: StoredPolicy | None) -> None:
+    """Start computing the activation's impact unless it is kept or under way."""
+    key = _key(activation)
+    _kept.start(key, lambda: (key, _compute(activation, previous)))
+
+
+def impact_of(activation: StoredPolicy, previous: StoredPolicy | None, wait: float | None = None) -> ActivationImpact:
+    """The activation's impact, waiting at most `wait` seconds (None: until computed); precompute.Pending if
+    it is not there by then."""
+    key = _key(activation)
+    return _kept.get(key, lambda: (key, _compute(activation, previous)), wait)
+
+
+def impacts_of(listed: list[tuple[StoredPolicy, StoredPolicy | None]], wait: float | None) -> list[ActivationImpact]:
+    """Every activation's impact, all waited for at most `wait` seconds in all; one not computed by then
+    says so (`unavailable`: PENDING, no counts)."""
+    for activation, previous in listed:
+        start(activation, previous)
+    deadline = None if wait is None else time.monotonic() + wait
+    found = []
+    for activation, previous in listed:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            found.append(impact_of(activation, previous, left))
+        except Pending:
+            found.append(ActivationImpact(activation, previous, unavailable=PENDING))
     return found
 
 

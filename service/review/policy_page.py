@@ -12,7 +12,8 @@ from service.analysis.impact import Change
 from .pages import NotFound, Page, Table, describe, names, rules_of
 from .long_tables import filter_choices
 from .paging import narrow, natural_key
-from .policy_impact import ActivationImpact, activations, impact_of, summary
+from .policy_impact import PENDING, ActivationImpact, activations, impact_of, impacts_of, summary
+from .precompute import REFRESH_SECONDS, page_wait
 from .render import respond
 from .views import bp, scoped
 
@@ -20,7 +21,7 @@ COLUMNS = ["change", "user", "name", "action", "resource", "customer", "customer
 
 
 def policy_index() -> Page:
-    listed = [impact_of(a, previous) for a, previous in activations()]
+    listed = impacts_of(activations(), page_wait())
     rows = [summary(found) for found in listed]
     flat = [{**{k: v for k, v in row.items() if k not in ("by_rule", "by_action")},
              "by_rule": " ".join(f"{k}+{v['gained']}-{v['lost']}" for k, v in row["by_rule"].items()),
@@ -30,14 +31,14 @@ def policy_index() -> Page:
                 {"activations": Table(["activation", "version", "activated_by", "activated_at", "revision",
                                        "previous_version", "gained", "lost", "by_rule", "by_action",
                                        "unavailable"], flat)},
-                {"activations": rows})
+                {"activations": rows, "pending": any(found.unavailable == PENDING for found in listed)})
 
 
 def _find(ident: str) -> ActivationImpact:
     """An activation by its id (a number) or its version (the newest activation of it)."""
     for activation, previous in activations():
         if (ident.isdigit() and len(ident) < 10 and activation.id == int(ident)) or activation.version == ident:
-            return impact_of(activation, previous)
+            return impact_of(activation, previous, page_wait())
     raise NotFound(f"policy activation {ident}")
 
 
@@ -82,7 +83,12 @@ def activation_page(ident: str) -> Page:
 @bp.route("/policy")
 @scoped("review")
 def policy():
-    return respond(policy_index())
+    page = policy_index()
+    response = respond(page)
+    if page.context["pending"]:
+        # an activation's figures are still computed: the page asks again until every row has them
+        response.headers["Refresh"] = str(REFRESH_SECONDS)
+    return response
 
 
 @bp.route("/policy/<ident>")

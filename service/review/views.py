@@ -18,6 +18,8 @@ from . import error_pages, long_tables
 from .whynot_page import why_not_page
 from .moment import BadMoment, asked_moment
 from .paging import BadArgument, page_number, page_size
+from .precompute import REFRESH_SECONDS, Pending
+from .warm import warm_up
 from . import session as sessions
 from .render import BadFormat, respond
 from .same_origin import cross_site
@@ -109,6 +111,18 @@ def _failed(exc: Exception) -> Response:
                               code="internal_error")
 
 
+@bp.errorhandler(Pending)
+def _pending(exc: Pending):
+    # a costly answer (a rule's pairs, an activation's impact) not ready within the page's budget: said so,
+    # and the browser asks again (a Refresh header: the console runs no script)
+    if request.args.get("format", "html") != "html":
+        return Response(json.dumps({"error": "pending", "message": f"{exc}; ask again shortly"}), status=503,
+                        mimetype="application/json", headers={"Retry-After": "2"})
+    html = render_template("message.html", title="Being computed",
+                           message=f"This page's answer is {exc}; it reloads itself in a few seconds.")
+    return Response(html, status=503, headers={"Retry-After": "2", "Refresh": str(REFRESH_SECONDS)})
+
+
 @bp.errorhandler(BadMoment)
 @bp.errorhandler(BadArgument)
 def _bad_argument(exc: BadMoment | BadArgument) -> Response:
@@ -154,6 +168,7 @@ def sign_out_route():
 @bp.route("/")
 @scoped("review")
 def home():
+    warm_up(_engine())  # the costly answers of the present start computing: the next rule page is ready
     return render_template("home.html", partners=pages.partners_index())
 
 

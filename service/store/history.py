@@ -20,6 +20,7 @@ import contextvars
 import datetime as dt
 from typing import Iterator
 
+from .audit_models import RevisionMoment
 from .db import database, is_postgres
 from .models import utcnow
 
@@ -224,3 +225,22 @@ def prune_versions(before_revision: int) -> int:
                                       f"AND valid_to <= {int(before_revision)}")
         removed += max(cursor.rowcount or 0, 0)
     return removed
+
+
+# -- what changed between two revisions ---------------------------------------------------------
+
+def unchanged_between(tables: tuple[str, ...], first: int, second: int) -> bool:
+    """Whether no row of `tables` changed between revisions `first` and `second` (either order), read in
+    the caller's snapshot: no version of theirs began or ended in between, and none is pending (a write
+    of the caller's own transaction). False when the history no longer reaches back that far (a prune
+    deletes versions that ended before its floor). Lets an answer read from these tables at one revision
+    stand for the other; it never answers what the facts mean."""
+    low, high = sorted((int(first), int(second)))
+    floor = database.execute_sql(f"SELECT MIN(revision) FROM {RevisionMoment._meta.table_name}").fetchone()[0]
+    if floor is None or low < int(floor):
+        return False
+    changed = " OR ".join(
+        f"EXISTS (SELECT 1 FROM {history_table(t)} WHERE valid_from IS NULL OR valid_to = {PENDING_CLOSE} "
+        f"OR (valid_from > {low} AND valid_from <= {high}) OR (valid_to > {low} AND valid_to <= {high}))"
+        for t in tables)
+    return not database.execute_sql(f"SELECT CASE WHEN {changed} THEN 1 ELSE 0 END").fetchone()[0]
