@@ -6,9 +6,10 @@ auditor's export is never one page of it. A filter only narrows what the engine 
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
-from .pages import Page
+from .pages import Page, Table
 from service.policy.rulebook import statements
 
 from .paging import BadArgument, Filters, filters_from, narrow, page_number, page_size
@@ -33,9 +34,16 @@ def filter_choices(rows: list[dict[str, Any]], filters: Filters) -> dict[str, li
             "filter_rules": sorted(statements(), key=lambda rule: int(rule[1:]))}
 
 
+def _own_copy(page: Page) -> Page:
+    """A copy to narrow: the page may be a kept one (past_pages.py), shared by every later request."""
+    return dataclasses.replace(page, data=dict(page.data), context=dict(page.context),
+                               tables={name: Table(t.columns, t.rows) for name, t in page.tables.items()})
+
+
 def rows_table(page: Page, table: str, data_key: str, args: Mapping[str, str]) -> Page:
     """A page whose table rows and JSON entries run in the same order (customer `access`, user `may`,
     a review's `rows`)."""
+    page = _own_copy(page)
     rows = page.tables[table].rows
     kept, shown = narrow(rows, page.data[data_key], args)
     page.tables[table].rows = [rows[i] for i in kept]
@@ -60,6 +68,7 @@ def partner_table(page: Page, args: Mapping[str, str]) -> Page:
         raise BadArgument("resource cannot filter the partner page: open the customer page with ?resource=", "resource")
     if filters.action and filters.action not in PARTNER_ACTIONS:
         raise BadArgument(f"action on the partner page must be one of {', '.join(PARTNER_ACTIONS)}", "action")
+    page = _own_copy(page)
     customers, matrix = page.data["customers"], page.data["matrix"]
     cells = {c["customer"]: [m for m in matrix if m["customer"] == c["customer"]] for c in customers}
 
