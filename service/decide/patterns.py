@@ -222,14 +222,20 @@ class PatternMemo:
         return bool(reasons)
 
     def learn(self, shapes: Iterable[tuple[Any, str, Any]],
-              evaluate: Callable[[Any, str, Any, bool], list[dict[str, Any]]]) -> int:
-        """Evaluate the policy on each (user, action, resource) shape into the table; returns its size."""
+              evaluate: Callable[[Any, str, Any, bool], list[dict[str, Any]] | None]) -> tuple[int, int]:
+        """Evaluate the policy on each (user, action, resource) shape into the table; returns its size and
+        how many shapes were left out (`evaluate` answered None: no answer in time)."""
+        left = 0
         for user, action, subject in shapes:
             _, key = self._key(user, action, subject, False)
             if key not in self.table:
                 canonical_user, canonical_subject = self._canonical(user, subject)
-                self.table[key] = evaluate(canonical_user, action, canonical_subject, False)
-        return len(self.table)
+                reasons = evaluate(canonical_user, action, canonical_subject, False)
+                if reasons is None:
+                    left += 1
+                else:
+                    self.table[key] = reasons
+        return len(self.table), left
 
 
 # -- the memo key of the served fact classes, written out ------------------------------------------
