@@ -8,7 +8,7 @@ PORT ?= 8000
 WORKERS ?= 2
 TEST_WORKERS ?= 4  # pytest-xdist processes: most tests wait on servers (load average under 2 with four on 2 cores)
 
-.PHONY: run test install init-db bench bench-quick bench-postgres bench-demo bench-impact bench-replicas bench-activation bench-review clean
+.PHONY: run test install init-db bench bench-quick bench-postgres bench-demo bench-impact bench-replicas bench-activation bench-review bench-load clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "partner-authz needs Python 3.11 or 3.12 (oso 0.27.3 has no wheels for %d.%d)" % v)'
@@ -60,6 +60,10 @@ clean:
 # its own PostgreSQL primary and standby on 5462/5463 (BENCH_PAIR_PORTS), instances on 9000/9001 (bench/replicas.py)
 bench-replicas: $(STAMP)
 	$(BIN)/python -m bench.replicas $(BENCH_ARGS)
+
+# authz load of a 48,000-row world against parsing it alone (bench/load_world.py); --postgres URL in BENCH_ARGS
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.load_world $(BENCH_ARGS)
 
 # authz serve (2 workers) under client threads across 10 activations (bench/activation.py); --postgres URL in BENCH_ARGS
 bench-activation: $(STAMP)

@@ -6,7 +6,9 @@ share only the database: facts, keys, the store revision. Shown here:
 - a change made through one instance is seen by the very next decision asked of the
   other, after both were warmed up on the old answers (any cache would hold them);
 - 16 concurrent accepts of one invitation, spread over both instances, make exactly one
-  partnership (one 200, fifteen 409).
+  partnership (one 200, fifteen 409);
+- under six connections of checks on one instance, every check sent after a write through the
+  other was acknowledged answers at that write's revision or later, with its effect.
 
 The changes are data (CHANGES): each names the decisions before, the call that changes
 them and the decisions after. A policy activation (`authz policy activate`, run against the
@@ -18,13 +20,16 @@ when TEST_POSTGRES_URL is unset, like every PostgreSQL test.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -222,3 +227,67 @@ def test_concurrent_accepts_over_both_instances_make_exactly_one_partnership(clu
         assert m.Partnership.select().where(pair).count() == ROUNDS
     finally:
         database.close()
+
+
+# -- under concurrent checks, each answer follows every write acknowledged before it was asked -------
+
+CHECKERS = 6
+TOGGLES = 12
+
+
+def _checker(base_url: str, key: str, body: str, stop: threading.Event,
+             answers: list[tuple[float, int, bool]]) -> None:
+    """Checks on one kept-alive connection until `stop`: (sent at, revision, allowed) each."""
+    host, port = base_url.removeprefix("http://").split(":")
+    conn = HTTPConnection(host, int(port), timeout=30)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    while not stop.is_set():
+        sent = time.monotonic()
+        conn.request("POST", "/v1/check", body, headers)
+        reply = conn.getresponse()
+        data = json.loads(reply.read())
+        answers.append((sent, data["revision"], data["allowed"]) if reply.status == 200 else (sent, -1, data))
+    conn.close()
+
+
+def test_concurrent_checks_each_follow_every_write_acknowledged_before_they_were_asked(cluster: Cluster) -> None:
+    """R20 under load: while six connections keep asking one instance (every answer cached between
+    writes), a check sent after a write through the other instance was acknowledged answers at that
+    write's revision or later, with that write's effect; and each answer's effect is its revision's."""
+    d = cluster.demo
+    body = json.dumps({"actor": d["carla"], "action": "access_account", "resource": d["baeckerei"]})
+    assignment = {"partner": d["webwerk"], "user": d["carla"], "customer": d["baeckerei"]}
+    existing = m.Assignment.get(m.Assignment.user == num(d["carla"]), m.Assignment.customer == num(d["baeckerei"]))
+    database.close()
+    acknowledged: list[tuple[float, int, bool]] = []  # (acknowledged at, revision, carla may access)
+    answers: list[tuple[float, int, bool]] = []
+    stop = threading.Event()
+    checkers = [threading.Thread(target=_checker, args=(cluster.urls[1], cluster.check_key, body, stop, answers))
+                for _ in range(CHECKERS)]
+    for checker in checkers:
+        checker.start()
+    try:
+        assignment_id = existing.id
+        for _ in range(TOGGLES):
+            time.sleep(0.05)
+            answer = cluster.write(0, "DELETE", f"/v1/assignments/{assignment_id}")
+            acknowledged.append((time.monotonic(), answer["revision"], False))
+            time.sleep(0.05)
+            answer = cluster.write(0, "POST", "/v1/assignments", assignment)
+            acknowledged.append((time.monotonic(), answer["revision"], True))
+            assignment_id = num(answer["id"]) if isinstance(answer["id"], str) else answer["id"]
+        time.sleep(0.05)
+    finally:
+        stop.set()
+        for checker in checkers:
+            checker.join()
+    assert [a for a in answers if a[1] == -1] == [] and len(answers) > 10 * len(acknowledged)
+    for sent, revision, allowed in answers:
+        before = [(rev, state) for at, rev, state in acknowledged if at < sent]
+        if before:
+            seen_revision, state = max(before)
+            assert revision >= seen_revision, (sent, revision, seen_revision)
+        # the answer's own revision says which write it saw; its answer is that write's
+        at_or_before = [(rev, state) for _at, rev, state in acknowledged if rev <= revision]
+        if at_or_before:
+            assert allowed == max(at_or_before)[1], (revision, allowed)
