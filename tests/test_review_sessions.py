@@ -104,6 +104,15 @@ def test_csv_downloads_of_any_name_get_an_ascii_filename(console: Api, name: str
         assert disposition.isascii() and disposition.startswith('attachment; filename="')
         if not name.isascii():
             assert "filename*=UTF-8''" in disposition
+        fallback = disposition.split('filename="')[1].split('"')[0]
+        assert "--" not in fallback and fallback.endswith(".csv"), fallback  # no run of replaced letters
+
+
+def test_a_csv_filename_keeps_what_ascii_can_say_of_a_name(console: Api) -> None:
+    _sign_in(console.client)
+    created = console.write("POST", "/v1/organizations", {"name": "Bäckerei Müller", "partner": False}).json["id"]
+    disposition = console.client.get(f"/review/customers/{_id(created)}?format=csv").headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="customer-backerei-muller-access.csv"'), disposition
 
 
 def test_the_formula_guard_sees_through_spaces_and_fullwidth_signs(console: Api) -> None:

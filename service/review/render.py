@@ -91,10 +91,17 @@ def _filename(page: Page, name: str) -> str:
     return f"{stem}-{name}.csv"
 
 
+def _ascii_name(filename: str) -> str:
+    """Accents dropped (Bäckerei: Backerei), any other letter a "-", runs of "-" as one."""
+    plain = "".join(ch for ch in unicodedata.normalize("NFKD", filename) if not unicodedata.combining(ch))
+    dashed = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "-" for ch in plain)
+    return "-".join(part for part in dashed.split("-") if part) or "export"
+
+
 def content_disposition(filename: str) -> str:
-    """An attachment header any server and browser accept: an ASCII `filename` (other letters become "-")
+    """An attachment header any server and browser accept: an ASCII `filename` (_ascii_name)
     and, when the name has more, RFC 6266's `filename*` with the whole name in UTF-8."""
-    fallback = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "-" for ch in filename)
+    fallback = _ascii_name(filename)
     header = f'attachment; filename="{fallback}"'
     if fallback != filename:
         header += f"; filename*=UTF-8''{quote(filename, safe='')}"
