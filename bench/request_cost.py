@@ -8,7 +8,11 @@ routes on the thin path, service/api/fast_path.py) and with them left to Flask (
 cores every µs of it costs more (caches, context switches), so the HTTP ratios of `make bench`
 follow this difference. With 4 threads (as a gthread worker serves), locks and GIL hand-offs show.
 
-    .venv/bin/python -m bench.request_cost
+    .venv/bin/python -m bench.request_cost [--postgres URL]   (that database's public schema is WIPED)
+
+With --postgres the store is that database: the service's figure then holds the stamp's round trip
+(a cached check's one statement) and the floor app's none, and the CPU time beside the wall time says
+how much of the round trip is the worker's own work and how much is waiting for the server.
 """
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ def _per_request_us(app: Callable, environs: list[tuple[dict[str, Any], bytes]],
     def start_response(status: str, _headers: Any, _exc: Any = None) -> None:
         statuses.append(status)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for i in range(count):
         environ, raw = environs[i % len(environs)]
         environ = dict(environ, **{"wsgi.input": io.BytesIO(raw)})
@@ -54,7 +58,11 @@ def _per_request_us(app: Callable, environs: list[tuple[dict[str, Any], bytes]],
     elapsed = time.perf_counter() - started
     if not statuses[-1].startswith("200"):
         raise SystemExit(f"POST /v1/check answered {statuses[-1]}")
+    _cpu_us.append((time.process_time() - cpu_started) / count * 1e6)
     return elapsed / count * 1e6
+
+
+_cpu_us: list[float] = []  # this process's CPU per request of each _per_request_us run (one thread: its own)
 
 
 def _threaded_us(app: Callable, environs: list[tuple[dict[str, Any], bytes]], count: int, threads: int) -> float:
@@ -76,7 +84,22 @@ def _threaded_us(app: Callable, environs: list[tuple[dict[str, Any], bytes]], co
     return (time.perf_counter() - started) / (count * threads) * 1e6
 
 
+def _store_url(postgres: str | None) -> str:
+    if not postgres:
+        return f"sqlite:///{Path(tempfile.mkdtemp(prefix='request-cost-')) / 'authz.db'}"
+    from service.store.db import make_database
+    db = make_database(postgres)
+    db.execute_sql("DROP SCHEMA public CASCADE")
+    db.execute_sql("CREATE SCHEMA public")
+    db.close()
+    return postgres
+
+
 def main() -> None:
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m bench.request_cost", description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", metavar="URL", default=None, help="this PostgreSQL as the store (WIPED)")
+    args = parser.parse_args()
     os.environ.setdefault("AUTHZ_DECISION_LOG", "off")
     os.environ.setdefault("AUTHZ_DECISION_STORE", "off")
     from service.api import create_app
@@ -87,7 +110,7 @@ def main() -> None:
     from .floor_app import create_app as create_floor_app
     from .run import activate_repository_policy
 
-    url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='request-cost-')) / 'authz.db'}"
+    url = _store_url(args.postgres)
     open_database(url)
     init_schema()
     load_world(read_world_file(ROOT / "data" / "demo.yaml"))
@@ -102,12 +125,17 @@ def main() -> None:
     for app, environs in apps.values():
         _per_request_us(app, environs, 1000)  # warm: every answer cached, every code path loaded
     for threads in (1, 4):
-        figures = {name: [] for name in apps}
+        figures: dict[str, list[float]] = {name: [] for name in apps}
+        cpu: dict[str, list[float]] = {name: [] for name in apps}
         for _ in range(5):  # alternate, so that other load weighs on both alike
             for name, (app, environs) in apps.items():
                 figures[name].append(_threaded_us(app, environs, 2000, threads) if threads > 1
                                      else _per_request_us(app, environs, 2000))
+                cpu[name].append(_cpu_us[-1])
         service_us, flask_us, floor_us = (statistics.median(figures[name]) for name in apps)
+        if threads == 1:
+            print("1 thread, CPU per request: " + ", ".join(f"{name} {statistics.median(cpu[name]):.0f} µs"
+                                                             for name in apps))
         print(f"{threads} thread{'s' if threads > 1 else ''}: service {service_us:.0f} µs per request "
               f"({flask_us:.0f} µs through Flask's request machinery), floor app {floor_us:.0f} µs; "
               f"the service's own work {service_us - floor_us:.0f} µs ({flask_us - floor_us:.0f} through Flask), "
