@@ -9,6 +9,7 @@ from typing import Callable, ContextManager, Iterator
 from urllib.parse import quote, urlparse, unquote
 
 import peewee
+import psycopg2.extensions
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from . import fast_sql
@@ -199,7 +200,6 @@ def _kept_connection_usable(db: PooledDatabase, conn: object) -> bool:
     to the pool, which rolls it back or discards it. A server that goes away between two requests is
     met by the next request's statement, as it would be after the SELECT 1 anyway (store/outage.py)."""
     if isinstance(db, PooledPostgresqlDatabase):
-        import psycopg2.extensions
         return not conn.closed and conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
     return not db._is_closed(conn) and db._can_reuse(conn)
 
