@@ -104,10 +104,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def activate_repo_policy() -> None:
-    """Make the repository's policies/ the store's active version (as `make run` does)."""
+    """Make the repository's policies/ the store's active version (as `make run` does). Without waiting for
+    serving workers to build it first (prepare.py: at least DISCOVERY_SECONDS, 3 s, even when there is none,
+    as in a fresh test store): a worker that has not built it builds it on its next request."""
     from service.decide.engine import POLICY_DIR
     from service.analysis.candidates import activate, read_candidate
-    activate(read_candidate(POLICY_DIR), "tests", if_changed=True)
+    activate(read_candidate(POLICY_DIR), "tests", if_changed=True, wait=0)
 
 
 @pytest.fixture
