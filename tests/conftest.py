@@ -120,6 +120,20 @@ def demo(store_url: str) -> dict[str, str]:
     return refs
 
 
+@pytest.fixture
+def reviewer_name() -> str:
+    """The name of the review key `console` signs in with (a module overrides this fixture for another)."""
+    return "reviewer"
+
+
+@pytest.fixture
+def console(store_url: str, demo, tmp_path: Path, reviewer_name: str):
+    """The app on the demo world (test_api_support.Api: a key per scope) with its client signed in to the
+    review console by a `review` key named `reviewer_name`: the console tests' one signed-in client."""
+    from test_api_support import make_api, signed_in  # imported here: test_api_support imports this module
+    return signed_in(make_api(store_url, tmp_path), reviewer_name)
+
+
 @pytest.fixture(scope="session")
 def engine():
     from service.decide.engine import Engine
