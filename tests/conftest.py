@@ -104,10 +104,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def activate_repo_policy() -> None:
-    """Make the repository's policies/ the store's active version (as `make run` does)."""
+    """Make the repository's policies/ the store's active version (as `make run` does). Without waiting for
+    serving workers to build it first (prepare.py: at least DISCOVERY_SECONDS, 3 s, even when there is none,
+    as in a fresh test store): a worker that has not built it builds it on its next request."""
     from service.decide.engine import POLICY_DIR
     from service.analysis.candidates import activate, read_candidate
-    activate(read_candidate(POLICY_DIR), "tests", if_changed=True)
+    activate(read_candidate(POLICY_DIR), "tests", if_changed=True, wait=0)
 
 
 @pytest.fixture
@@ -116,6 +118,20 @@ def demo(store_url: str) -> dict[str, str]:
     refs = load_world(read_world_file(DEMO_WORLD))
     activate_repo_policy()
     return refs
+
+
+@pytest.fixture
+def reviewer_name() -> str:
+    """The name of the review key `console` signs in with (a module overrides this fixture for another)."""
+    return "reviewer"
+
+
+@pytest.fixture
+def console(store_url: str, demo, tmp_path: Path, reviewer_name: str):
+    """The app on the demo world (test_api_support.Api: a key per scope) with its client signed in to the
+    review console by a `review` key named `reviewer_name`: the console tests' one signed-in client."""
+    from test_api_support import make_api, signed_in  # imported here: test_api_support imports this module
+    return signed_in(make_api(store_url, tmp_path), reviewer_name)
 
 
 @pytest.fixture(scope="session")

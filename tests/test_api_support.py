@@ -46,6 +46,14 @@ def make_api(store_url: str, tmp_path: Path) -> Api:
     return Api(app, app.test_client(), check_key, write_key, log_path)
 
 
+def signed_in(api: Api, name: str = "reviewer") -> Api:
+    """`api` with its client signed in to the review console by a new `review` key called `name`."""
+    _, key = create_key(name, "review")
+    answer = api.client.post("/review/sign-in", data={"key": key})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return api
+
+
 @pytest.fixture
 def api(store_url: str, tmp_path: Path) -> Api:
     return make_api(store_url, tmp_path)

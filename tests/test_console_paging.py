@@ -1,28 +1,22 @@
-"""The console's long tables (customer, user, partner pages) filtered by `action=` and `rule=` in every format,
-paged in HTML with their totals; bad values a 400 naming the parameter; error pages as HTML under /review
-(JSON for data URLs). Through the Flask client on each backend, on the demo world (a page size of 2 or 3
-makes its tables long enough to page). About 3 s per backend."""
+"""The console's long tables (customer, user, partner, review, changes and rule pages) filtered by `action=` and
+`rule=` in every format, paged in HTML with their totals, and its lists (reviews, partners, exports, policy
+versions) paged; bad values a 400 naming the parameter once ("page must be a page number from 1"); error pages
+as HTML under /review (JSON for data URLs). Through the Flask client on each backend, on the demo world (a page
+size of 1 to 3 makes its tables long enough to page). About 6 s per backend."""
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
-from pathlib import Path
 
 import pytest
 
-from service.api.auth import create_key
+from service.policy.rulebook import statements
 from service.review.pages import rules_of
+from service.store.models import Assignment, Organization
 
-from test_api_support import Api, make_api
-
-
-@pytest.fixture
-def console(store_url: str, demo, tmp_path: Path) -> Api:
-    api = make_api(store_url, tmp_path)
-    _, key = create_key("reviewer", "review")
-    assert api.client.post("/review/sign-in", data={"key": key}).status_code == 302
-    return api
+from test_api_support import Api
 
 
 def _id(ref: str) -> str:
@@ -41,13 +35,19 @@ def _csv(api: Api, path: str, **query: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
 
 
-def _html_rows(api: Api, path: str, table: str, **query: str) -> tuple[str, list[str]]:
-    """The page and the first cell's text of each row of `table` (tags dropped)."""
+def said(html: str) -> str:
+    """The message of a console error page (message.html), as a reader sees it."""
+    return html.split('<p class="message">', 1)[1].split("</p>", 1)[0].replace("&#39;", "'")
+
+
+def _html_rows(api: Api, path: str, table: str, column: int = 0, **query: str) -> tuple[str, list[str]]:
+    """The page and the text of cell `column` of each row of `table` (tags dropped)."""
     answer = api.client.get(path, query_string=query)
-    assert answer.status_code == 200 and answer.mimetype == "text/html"
+    assert answer.status_code == 200 and answer.mimetype == "text/html", answer.get_data(as_text=True)[:300]
     html = answer.get_data(as_text=True)
     body = html.split(f'<table class="{table}">', 1)[1].split("</tbody>", 1)[0].split("<tbody>", 1)[1]
-    cells = [re.sub(r"<[^>]+>", "", row.split("</td>", 1)[0]) for row in body.split("<tr")[1:]]
+    cells = [re.sub(r"<[^>]+>", "", row.split("<td", column + 1)[-1].split("</td>", 1)[0])
+             for row in body.split("<tr")[1:]]
     cells = [cell.split(">", 1)[-1] if cell.startswith((" ", ">")) else cell for cell in cells]
     return html, cells
 
@@ -121,7 +121,8 @@ def test_a_bad_filter_or_page_is_a_400_naming_it(console: Api, demo, name: str, 
         page = console.client.get(path, query_string={name: value})
         assert page.status_code == 400 and page.mimetype == "text/html", (path, name, value)
         text = page.get_data(as_text=True)
-        assert f"{name}:" in text and "<script>" not in text and "access review" in text
+        # the message names the parameter once, as a sentence: "page must be a page number from 1"
+        assert said(text).startswith(f"{name} must be ") and "<script>" not in text and "access review" in text
         data = console.client.get(path, query_string={name: value, "format": "json"})
         assert data.status_code == 400 and data.json["field"] == name, (path, name, value)
 
@@ -195,7 +196,7 @@ def test_a_review_s_rows_are_filtered_paged_and_totalled(console: Api, demo) -> 
     assert decided.headers["Location"].endswith(f"/review/reviews/{review}?action={action}&page=2&page_size=2#row-{row}")
     refused = console.client.post(f"/review/reviews/{review}/rows/{of_action[3]['row']}",
                                   query_string={"page": "abc"}, data={"decision": "keep", "note": ""})
-    assert refused.status_code == 400 and "page:" in refused.get_data(as_text=True)
+    assert refused.status_code == 400 and said(refused.get_data(as_text=True)) == "page must be a page number from 1"
     assert [r["decision"] for r in _json(console, path, action=action)["rows"][2:4]] == ["keep", None]  # nothing written
     assert console.client.get(path, query_string={"rule": "R99"}).status_code == 400
 
@@ -246,4 +247,138 @@ def test_export_links_keep_the_question_and_the_resource_filter(console: Api, de
     linked = console.client.get(next(link for link in _export_links(html) if "format=csv" in link))
     assert list(csv.DictReader(io.StringIO(linked.get_data(as_text=True)))) == rows
     refused = console.client.get(f"/review/partners/{_id(demo['webwerk'])}", query_string={"resource": product})
-    assert refused.status_code == 400 and "resource:" in refused.get_data(as_text=True)
+    assert refused.status_code == 400 and said(refused.get_data(as_text=True)).startswith(
+        "resource cannot filter the partner page")
+
+
+# -- the tables paged since: changes, a rule's granted rows, the reviews, partners, exports, policy versions --
+
+def _revision(api: Api) -> int:
+    return api.post("/v1/check", {"actor": "user:1", "action": "access_account", "resource": "organization:1"}).json[
+        "revision"]
+
+
+def _anchors(html: str) -> set[int]:
+    return {int(n) for n in re.findall(r'<section class="cause" id="revision-(\d+)"', html)}
+
+
+@pytest.fixture
+def window(console: Api, demo) -> dict[str, str]:
+    """Two changes touching Kanzlei (anwalt): Carla's assignment removed, then its partnership ended (two causes,
+    rows of several actions). The window's from_revision and to_revision."""
+    start = _revision(console)
+    assignment = Assignment.get((Assignment.user == int(_id(demo["carla"])))
+                                & (Assignment.customer == int(_id(demo["anwalt"]))))
+    assert console.write("DELETE", f"/v1/assignments/{assignment.id}").status_code == 200
+    ended = console.write("POST", f"/v1/partnerships/{_id(demo['webwerk_anwalt'])}/end", {"acting_user": demo["alma"]})
+    assert ended.status_code == 200, ended.json
+    return {"from_revision": str(start), "to_revision": str(_revision(console))}
+
+
+def test_a_changes_page_is_filtered_and_paged_with_the_causes_of_its_rows(console: Api, demo, window) -> None:
+    path = f"/review/customers/{_id(demo['anwalt'])}/changes"
+    whole = _json(console, path, **window)
+    table = _csv(console, path, **window)  # the page's order
+    assert len(table) == len(whole["gained"]) + len(whole["lost"]) >= 4 and len(whole["causes"]) == 2
+    assert len(_csv(console, path, **window, page="2", page_size="2")) == len(table)  # an export stays whole
+    action = max({r["action"] for r in table}, key=lambda a: sum(r["action"] == a for r in table))
+    of_action = [r for r in table if r["action"] == action]
+    assert 3 <= len(of_action) < len(table)
+    narrowed = _json(console, path, **window, action=action)
+    assert sorted((r["user"], r["resource"]) for r in narrowed["gained"] + narrowed["lost"]) == \
+        sorted((r["user"], r["resource"]) for r in of_action)
+    assert narrowed["filters"] == {"action": action, "rule": None}
+    assert {c["revision"] for c in narrowed["causes"]} == {int(r["cause_revision"]) for r in of_action}
+    rule = next(r["rules"].split()[0] for r in table if r["rules"])
+    by_rule = _json(console, path, **window, rule=rule)
+    assert len(by_rule["gained"] + by_rule["lost"]) == sum(rule in r["rules"].split() for r in table)
+
+    html, users = _html_rows(console, path, "changes", 1, **window, action=action, page="2", page_size="2")
+    _, resources = _html_rows(console, path, "changes", 4, **window, action=action, page="2", page_size="2")
+    assert list(zip(users, resources)) == [(r["user"], r["resource"]) for r in of_action[2:4]]
+    assert f"rows <strong>3–{min(4, len(of_action))}</strong> of <strong>{len(of_action)}</strong>" in html
+    back = html.split('rel="prev" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert back == f"{path}?from_revision={window['from_revision']}&to_revision={window['to_revision']}" \
+                   f"&action={action}&page_size=2&page=1"
+    for page, row in enumerate(table, start=1):  # one row a page: only the cause that row names is listed
+        html = console.client.get(path, query_string={**window, "page": page, "page_size": 1}).get_data(as_text=True)
+        assert _anchors(html) == {int(row["cause_revision"])}, page
+    for name, value in (("action", "fly"), ("rule", "R99"), ("page", "0"), ("page_size", "5000")):
+        refused = console.client.get(path, query_string={**window, name: value})
+        assert refused.status_code == 400 and said(refused.get_data(as_text=True)).startswith(f"{name} must be ")
+
+
+def test_the_user_and_partner_changes_pages_page_alike(console: Api, demo, window) -> None:
+    for path in (f"/review/users/{_id(demo['carla'])}/changes", f"/review/partners/{_id(demo['webwerk'])}/changes"):
+        table = _csv(console, path, **window)
+        assert len(table) >= 2, path
+        html, users = _html_rows(console, path, "changes", 1, **window, page="2", page_size="1")
+        assert users == [table[1]["user"]] and f"rows <strong>2–2</strong> of <strong>{len(table)}</strong>" in html
+        action = table[0]["action"]
+        assert [r["action"] for r in _csv(console, path, **window, action=action)] == \
+               [r["action"] for r in table if r["action"] == action]
+
+
+def _granted(api: Api, path_rule: str, **query: str) -> list[dict[str, str]]:
+    return _json(api, f"/review/rules/{path_rule}", **query)["granted"]
+
+
+def test_a_rule_page_lists_its_granted_rows_filtered_and_paged(console: Api, demo) -> None:
+    rule = max(statements(), key=lambda r: len(_granted(console, r)))  # JSON waits for the background walk
+    path, whole = f"/review/rules/{rule}", _granted(console, rule)
+    action = max({g["action"] for g in whole}, key=lambda a: sum(g["action"] == a for g in whole))
+    of_action = [g for g in whole if g["action"] == action]
+    assert len(of_action) >= 3
+    assert _granted(console, rule, action=action) == of_action
+    resource = whole[0]["resource"]
+    assert _granted(console, rule, resource=resource) == [g for g in whole if g["resource"] == resource]
+    assert len(_csv(console, path, page="2", page_size="2")) == len(whole)  # an export stays whole
+    html, users = _html_rows(console, path, "granted", 0, action=action, page="2", page_size="2")
+    _, resources = _html_rows(console, path, "granted", 2, action=action, page="2", page_size="2")
+    assert list(zip(users, resources)) == [(g["user"], g["resource"]) for g in of_action[2:4]]
+    assert f"rows <strong>3–{min(4, len(of_action))}</strong> of <strong>{len(of_action)}</strong>" in html
+    assert f"Granted with {rule} in this store ({len(of_action)})" in html
+    assert f'{path}?action={action}&amp;page_size=2&amp;page=1"' in html  # previous keeps the filter
+    other = next(r for r in statements() if r != rule)
+    assert _granted(console, rule, rule=other) == whole  # the page's rule is its path's, never the query's
+    for name, value in (("action", "fly"), ("rule", "R99"), ("page_size", "0")):
+        refused = console.client.get(path, query_string={name: value})
+        assert refused.status_code == 400 and said(refused.get_data(as_text=True)).startswith(f"{name} must be ")
+
+
+def _exported(api: Api) -> str:
+    """The SHA-256 of a whole JSON export, from its manifest."""
+    return json.loads(api.client.get("/review/export?format=json").get_data(as_text=True))["manifest"]["sha256"]
+
+
+def test_the_reviews_partners_exports_and_policy_versions_are_paged(console: Api, demo) -> None:
+    opened = [_open_review(console, demo[name]) for name in ("baeckerei", "anwalt", "metzgerei")]
+    assert [r["id"] for r in _json(console, "/review/reviews")["reviews"]] == opened[::-1]  # every one, newest first
+    assert len(_csv(console, "/review/reviews", page="2", page_size="1")) == 3
+    html, reviews = _html_rows(console, "/review/reviews", "reviews", page="2", page_size="2")
+    assert reviews == [f"review:{opened[0]}"] and "reviews <strong>3–3</strong> of <strong>3</strong>" in html
+    refused = console.client.get("/review/reviews", query_string={"action": "access_account"})
+    assert refused.status_code == 400 and said(refused.get_data(as_text=True)).startswith(
+        "action cannot filter the reviews list")
+
+    partners = [o.name for o in Organization.select().where(Organization.is_partner)]
+    assert len(partners) >= 2
+    html, shown = _html_rows(console, "/review/", "partners", 1, page="2", page_size="1")
+    assert shown == [sorted(partners)[1]] and f"partners <strong>2–2</strong> of <strong>{len(partners)}</strong>" in html
+    assert console.client.get("/review/", query_string={"page": "x"}).status_code == 400
+
+    hashes = [_exported(console)]
+    assignment = Assignment.get(Assignment.user == int(_id(demo["carla"])))
+    assert console.write("DELETE", f"/v1/assignments/{assignment.id}").status_code == 200  # other rows, other hash
+    hashes.append(_exported(console))
+    assert hashes[0] != hashes[1]
+    html = console.client.get("/review/export", query_string={"page": "2", "page_size": "1"}).get_data(as_text=True)
+    assert "exports <strong>2–2</strong> of <strong>2</strong>" in html
+    assert hashes[0][:16] in html and hashes[1][:16] not in html  # newest first: page 2 is the first export
+    bad = console.client.get("/review/export", query_string={"page_size": "0"})
+    assert bad.status_code == 400 and bad.mimetype == "text/html"  # the export's page, not its data: an HTML error
+
+    total = len(_json(console, "/review/policy")["activations"])  # JSON waits for the figures computed in the background
+    html = console.client.get("/review/policy", query_string={"page_size": "1"}).get_data(as_text=True)
+    assert f"activations <strong>1–1</strong> of <strong>{total}</strong>" in html
+    assert console.client.get("/review/policy", query_string={"page": "0"}).status_code == 400

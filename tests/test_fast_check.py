@@ -20,11 +20,14 @@ from typing import Any
 
 import pytest
 from flask import Flask, request_started
+from werkzeug.exceptions import HTTPException
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from service.api import create_app
 from service.api.auth import create_key
-from service.api.fast_path import KNOWN_HOOKS, DecisionFastPath
+from service.api import fast_path
+from service.api.error_answers import registered
+from service.api.fast_path import KNOWN_HOOKS, DecisionFastPath, decision_routes
 from service.api.metrics import REGISTRY
 from service.store import database
 from service.store.schema import current_revision
@@ -291,6 +294,19 @@ def test_the_thin_path_knows_every_hook_of_the_app(bare: Pair) -> None:
     assert not app.url_value_preprocessors.get(None) and not app.url_default_functions.get(None)
     for kind in ("before_request_funcs", "after_request_funcs", "teardown_request_funcs", "url_value_preprocessors"):
         assert not getattr(app, kind).get("decisions"), kind  # nor a hook of the decisions blueprint
+
+
+def test_the_thin_path_answers_errors_with_every_handler_of_the_app(bare: Pair) -> None:
+    """The thin path answers an exception from the app's own table of its error handlers (error_answers.py),
+    not from Flask's private lookup: the table must hold every handler the app registered (Flask's public
+    `error_handler_spec`), by class only, and the decision routes' blueprint must register none of its own."""
+    app = bare.fast
+    spec = app.error_handler_spec  # {blueprint or None: {status code or None: {exception class: handler}}}
+    assert set(spec[None]) == {None} and spec[None][None] == registered(app)
+    assert {Exception, HTTPException} <= set(registered(app))  # every exception has an answer
+    for route in decision_routes(app).values():
+        assert route.blueprints and not any(spec.get(name) for name in route.blueprints), route.blueprints
+    assert "_find_error_handler" not in Path(fast_path.__file__).read_text()
 
 
 def test_failures_while_deciding_are_denied_alike_and_logged(pair: Pair, monkeypatch: pytest.MonkeyPatch,

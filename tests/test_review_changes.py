@@ -9,24 +9,17 @@ from typing import Any
 import pytest
 
 from service.analysis.candidates import activate, load_candidate
-from service.api.auth import create_key
 from service.decide.vocabulary import ACTIONS, actions_for
 from service.store.models import Assignment, Invoice, Product
 
 from policy_edits import ONE_TRUTH_EDITS, apply_steps
-from test_api_support import Api, make_api
+from test_api_support import Api, make_api, signed_in
 
 Triple = tuple[str, str, str]
 
 
 def _id(ref: str) -> int:
     return int(ref.split(":")[1])
-
-
-def _signed_in(api: Api) -> Api:
-    _, key = create_key("reviewer", "review")
-    assert api.client.post("/review/sign-in", data={"key": key}).status_code == 302
-    return api
 
 
 def _revision(api: Api) -> int:
@@ -69,7 +62,7 @@ def history(store_url: str, demo, tmp_path: Path) -> dict[str, Any]:
     """The demo world, then four changes touching Kanzlei (anwalt), one unrelated write between them:
     an assignment removed, a grant narrowed, a policy activated (R12: administrators no longer reach
     customers), the partnership ended. Revisions by name."""
-    api = _signed_in(make_api(store_url, tmp_path))
+    api = signed_in(make_api(store_url, tmp_path))
     anwalt, carla = _id(demo["anwalt"]), _id(demo["carla"])
     steps: dict[str, int] = {"from": _revision(api)}
     assignment = Assignment.get((Assignment.user == carla) & (Assignment.customer == anwalt))
@@ -182,8 +175,9 @@ BAD_MOMENTS = [("to=2026-11-03T12:00:00Z", "from"), ("from_revision=2", "to"),
 
 
 def test_a_missing_or_malformed_moment_is_a_400_naming_it(store_url: str, demo, tmp_path: Path) -> None:
-    api = _signed_in(make_api(store_url, tmp_path))
+    api = signed_in(make_api(store_url, tmp_path))
     for query, field in BAD_MOMENTS:
         answer = api.client.get(f"/review/customers/{_id(demo['anwalt'])}/changes?{query}")
         assert answer.status_code == 400 and answer.mimetype == "text/html", query
-        assert f"{field}:" in answer.get_data(as_text=True), query
+        message = answer.get_data(as_text=True).split('<p class="message">', 1)[1].split("</p>", 1)[0]
+        assert message.startswith(f"{field} "), (query, message)  # "from is before ...", never "from: at is ..."

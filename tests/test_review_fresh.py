@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from service.analysis.candidates import activate, load_candidate
-from service.api.auth import create_key
 from service.decide.vocabulary import ACTIONS, actions_for
 from service.policy.rulebook import statements
 from service.review import precompute
@@ -25,18 +24,10 @@ from service.store import database, open_database
 from service.store.models import Assignment
 
 from policy_edits import ONE_TRUTH_EDITS, apply_steps
-from test_api_support import Api, make_api
+from test_api_support import Api
 
 READY_S = 60.0  # bound on waiting for a background answer (well under a second on the demo world)
 Triple = tuple[str, str, str]
-
-
-@pytest.fixture
-def console(store_url: str, demo, tmp_path: Path) -> Api:
-    api = make_api(store_url, tmp_path)
-    _, key = create_key("reviewer", "review")
-    assert api.client.post("/review/sign-in", data={"key": key}).status_code == 302
-    return api
 
 
 def _id(ref: str) -> int:

@@ -9,25 +9,21 @@ import datetime as dt
 import hashlib
 import io
 import json
-from pathlib import Path
 
 import pytest
 
-from service.api.auth import create_key
 from service.store import models as m
 from service.store.review_signoff_models import AccessReview, AccessReviewRow
 
-from test_api_support import Api, make_api
+from test_api_support import Api
 
 JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
-def console(store_url: str, demo, tmp_path: Path) -> Api:
-    api = make_api(store_url, tmp_path)
-    _, key = create_key("quarterly-reviewer", "review")
-    assert api.client.post("/review/sign-in", data={"key": key}).status_code == 302
-    return api
+def reviewer_name() -> str:
+    """`console` (conftest.py) signs in with this key: the "who" every decision here records."""
+    return "quarterly-reviewer"
 
 
 def _id(ref: str) -> str:

@@ -72,7 +72,7 @@ def test_a_reviewer_signs_off_a_review(server: Server, browser_page, demo, tmp_p
     assert "browser-signoff" in page.inner_text("tr#row-2 span.decided")
     page.click("form.finish button")  # two rows decided of many: refused, and it says why
     page.wait_for_load_state()
-    assert "rows:" in page.inner_text("main") and "have no decision yet" in page.inner_text("main")
+    assert "rows must all be decided before finishing" in page.inner_text("main") and "have no decision yet" in page.inner_text("main")
     page.goto(server.base + review_path)
     for number in range(3, len(rows) + 1):
         _decide(page, number, "keep", "")

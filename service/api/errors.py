@@ -21,6 +21,8 @@ from service.review import error_pages as console_error_pages
 from service.store.file_identity import StoreUnavailable
 from service.store.outage import RETRY_AFTER_SECONDS, OutageLog, outage_kind
 
+from .error_answers import handles
+
 log = logging.getLogger("authz.api")
 outages = OutageLog(log)  # per worker process
 
@@ -69,11 +71,11 @@ def error_response(err: ApiError):
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
+    @handles(app, ApiError)
     def _api_error(err: ApiError):
         return error_response(err)
 
-    @app.errorhandler(HTTPException)
+    @handles(app, HTTPException)
     def _http_error(exc: HTTPException):
         if console_error_pages.under_console(request.path):  # no route under /review matched: its own pages
             return console_error_pages.http_error(exc)
@@ -90,7 +92,7 @@ def register_error_handlers(app: Flask) -> None:
             response[0].headers["Allow"] = ", ".join(sorted(allowed_methods))
         return response
 
-    @app.errorhandler(Exception)
+    @handles(app, Exception)
     def _unexpected(exc: Exception):
         kind = outage_kind(exc)
         if kind is not None:  # StoreUnavailable, or a driver error that says the store cannot be used now

@@ -16,8 +16,9 @@ not know):
   (`recording.begin_request`), the deadline's clock started (`deadline.start_clock`);
 - the route: `registry.answer` (key, scope, strict JSON, pydantic validation, the handler) and
   `registry.rendered` (the answer's bytes), inside an app context (`current_app`, `g`) as Flask's;
-- an exception: the handler the app registered for it, found as Flask finds it
-  (`Flask._find_error_handler`), so every error answer is the app's own;
+- an exception: the handler the app registered for it (`error_answers.handler_for`: the app's own table
+  of its handlers, the closest class of the exception's MRO as Flask picks one), so every error answer
+  is the app's own;
 - after: `recording.once_recorded` (durable mode: 503 audit_unavailable) then `errors.note_recovery`
   (Flask runs after_request hooks in reverse order of registration; the review console's headers
   hook only touches /review); teardown: `release_connection`.
@@ -38,6 +39,7 @@ from service.store.db import release_connection
 
 from .body import read_whole_body
 from .deadline import start_clock
+from .error_answers import handler_for
 from .errors import note_recovery
 from .recording import begin_request, once_recorded
 from .registry import JSON, Operation, answer, rendered
@@ -58,7 +60,8 @@ KNOWN_HOOKS = {
 
 @dataclass(frozen=True)
 class FastRoute:
-    """A declared route this path serves: its declaration, its handler and its blueprint."""
+    """A declared route this path serves: its declaration, its handler and its blueprint (which registers
+    no hook nor error handler of its own: tests/test_fast_check.py)."""
 
     op: Operation
     handler: Callable[..., Any]
@@ -109,7 +112,7 @@ class DecisionFastPath:
         try:
             out = self._answer(route, environ)
         except Exception as exc:
-            out = self._error_answer(route, exc)
+            out = self._error_answer(exc)
         status = out.status_code if isinstance(out, Response) else out[1]
         refused = once_recorded(status)
         if refused is not None:
@@ -129,9 +132,9 @@ class DecisionFastPath:
         result = answer(route.op, route.handler, environ.get("HTTP_AUTHORIZATION", ""), lambda: raw, {})
         return rendered(result, route.op)
 
-    def _error_answer(self, route: FastRoute, exc: Exception) -> Response:
-        """The answer of the error handler the app registered for `exc` (Flask's own lookup)."""
-        handler = self.app._find_error_handler(exc, list(route.blueprints))  # noqa: SLF001
+    def _error_answer(self, exc: Exception) -> Response:
+        """The answer of the error handler the app registered for `exc` (every Exception has one: errors.py)."""
+        handler = handler_for(self.app, exc)
         if handler is None:
             raise exc
         return self.app.make_response(handler(exc))

@@ -21,6 +21,7 @@ from flask import Flask, Response
 from service.audit.recorder import AuditUnavailable, DecisionRecorder, get_recorder
 from service.store.outage import log_interval_seconds
 
+from .error_answers import handles
 from .errors import ApiError, error_response, is_decision_request
 
 log = logging.getLogger("authz.api")
@@ -96,7 +97,7 @@ def register(app: Flask) -> None:
         refused = once_recorded(response.status_code)
         return response if refused is None else refused
 
-    @app.errorhandler(AuditUnavailable)
+    @handles(app, AuditUnavailable)
     def _audit_unavailable(exc: AuditUnavailable):
         lines.log(logging.WARNING, "decision refused: its record cannot be kept", str(exc))
         return unavailable(f"{exc}; nothing was decided")

@@ -14,6 +14,7 @@ from flask import Flask
 
 from service.store.standby import forget, is_read_only_error, is_standby, primary_host
 
+from .error_answers import handles
 from .errors import ApiError, error_response, is_decision_request
 
 log = logging.getLogger("authz.api")
@@ -36,8 +37,7 @@ def refuse_writes_on_standby(method: str) -> None:
 
 def init_app(app: Flask) -> None:
     # a read-only refusal is an InternalError (peewee's wrapper, or psycopg2's on the raw decision path)
-    @app.errorhandler(peewee.InternalError)
-    @app.errorhandler(psycopg2.InternalError)
+    @handles(app, peewee.InternalError, psycopg2.InternalError)
     def _maybe_read_only(exc: Exception):
         if not is_read_only_error(exc):  # any other internal error: as errors.py answers it
             log.exception("unhandled error (answered 500, nothing allowed)")

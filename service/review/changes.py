@@ -3,6 +3,8 @@ moments, each with its cause (changes_diff.py), as HTML, CSV and JSON.
 
 `from` and `to` are RFC 3339 times (or `from_revision` / `to_revision`), resolved as every page's
 `?at=` (moment.asked_moment); a missing or malformed one is a 400 naming it, as the console's other errors.
+Its rows are a long table (long_tables.changes_table): filtered by `action=`, `rule=`, `resource=` in every
+format, paged in HTML.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from flask import current_app, request
 from service.audit.past import Moment
 
 from .changes_diff import Difference, changes_between
+from .long_tables import changes_table, check_args
 from .moment import BadMoment, asked_moment
 from .pages import Page, Table, names
 from .past_pages import past_pages
@@ -73,16 +76,21 @@ def changes_page(kind: str, subject_id: int) -> Page:
 @bp.route("/customers/<int:org_id>/changes")
 @scoped("review")
 def customer_changes(org_id: int):
-    return respond(changes_page("customer", org_id))
+    return _changes("customer", org_id)
 
 
 @bp.route("/partners/<int:org_id>/changes")
 @scoped("review")
 def partner_changes(org_id: int):
-    return respond(changes_page("partner", org_id))
+    return _changes("partner", org_id)
 
 
 @bp.route("/users/<int:user_id>/changes")
 @scoped("review")
 def user_changes(user_id: int):
-    return respond(changes_page("user", user_id))
+    return _changes("user", user_id)
+
+
+def _changes(kind: str, subject_id: int):
+    check_args(request.args)  # a bad filter or page: 400 before the moments are compared
+    return respond(changes_table(changes_page(kind, subject_id), request.args))

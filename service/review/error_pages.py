@@ -7,6 +7,7 @@ a wrong method (errors raised before any blueprint is chosen), by the app's hand
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Response, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -21,6 +22,8 @@ def under_console(path: str) -> bool:
 
 
 def wants_data() -> bool:
+    if request.path.rstrip("/") == "/review/export":  # the page that explains the export, unless a format is asked
+        return "format" in request.args
     return request.args.get("format") in ("json", "csv") or request.path.startswith(DATA_PATHS)
 
 
@@ -32,9 +35,16 @@ def answer(status: int, message: str, field: str | None = None, code: str | None
             body["field"] = field
         return Response(json.dumps(body), status=status, mimetype="application/json")
     title = TITLES.get(status, "Error")
-    shown = f"{field}: {message}" if field else message
-    return Response(render_template("message.html", title=title, message=shown, status=status), status=status,
-                    mimetype="text/html")
+    return Response(render_template("message.html", title=title, message=naming(message, field), status=status),
+                    status=status, mimetype="text/html")
+
+
+def naming(message: str, field: str | None) -> str:
+    """The message as a page shows it: naming its parameter once. Messages name it already ("page must be a
+    page number from 1"); one that does not is prefixed with it ("at_revision: revision 9 was never written")."""
+    if not field or re.search(rf"(?<![\w-]){re.escape(field)}(?![\w-])", message):
+        return message
+    return f"{field}: {message}"
 
 
 def http_error(exc: HTTPException) -> Response:

@@ -18,10 +18,10 @@ from service.audit.past import PastError
 from service.store.review_models import ExportRecord
 
 from .export_stream import FORMATS, ExportStream
+from .long_tables import paged
 from .pages import NotFound
 from .views import bp, scoped
 
-RECENT_EXPORTS = 20
 MIME = {"csv": "text/csv", "json": "application/json"}
 
 
@@ -44,9 +44,7 @@ def moment_args() -> tuple[int | None, str | None]:
 def export():
     fmt = request.args.get("format")
     if fmt is None:
-        recent = ExportRecord.select().order_by(ExportRecord.id.desc()).limit(RECENT_EXPORTS)
-        return render_template("export.html", title="Export for the auditor",
-                               exports=[{**json.loads(r.manifest), "by": r.exported_by} for r in recent])
+        return _exports_given_out()
     if fmt not in FORMATS:
         return bad_request(f"format must be one of {', '.join(FORMATS)}", "format")
     try:
@@ -54,6 +52,16 @@ def export():
     except PastError as exc:
         return bad_request(str(exc), exc.field)
     return _streamed(opened, fmt)
+
+
+def _exports_given_out() -> str:
+    """The page explaining the export, with the exports given out, newest first, one page of them."""
+    # paged by position (a row's number stands for it), then only that page's manifests are read
+    shown = paged(range(ExportRecord.select().count()), request.args, "the exports given out")
+    recent = (ExportRecord.select().order_by(ExportRecord.id.desc())
+              .offset(max(shown.pager.first - 1, 0)).limit(max(len(shown.rows), 1)))
+    return render_template("export.html", title="Export for the auditor", shown=shown,
+                           exports=[{**json.loads(r.manifest), "by": r.exported_by} for r in recent][:len(shown.rows)])
 
 
 def _streamed(opened: Export, fmt: str) -> Response:

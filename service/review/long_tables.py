@@ -1,5 +1,7 @@
-"""The long table of the customer, user, partner and review pages, narrowed to the asked `action=` and `rule=`
-(every format) and cut to the asked `page=` of `page_size=` rows (HTML only).
+"""The long tables of the console's pages, narrowed to the asked `action=`, `rule=` and `resource=` (every
+format) and cut to the asked `page=` of `page_size=` rows (HTML only): the customer, user, partner, review,
+changes and rule pages; the lists without actions or rules (the reviews, the partners of the home page, the
+policy versions, the exports given out) are paged only.
 
 The JSON and CSV of a page hold every row that passes the filters: whole when no filter is asked, so an
 auditor's export is never one page of it. A filter only narrows what the engine already answered.
@@ -7,12 +9,12 @@ auditor's export is never one page of it. A filter only narrows what the engine 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .pages import Page, Table
 from service.policy.rulebook import statements
 
-from .paging import BadArgument, Filters, filters_from, narrow, page_number, page_size
+from .paging import BadArgument, Filters, Shown, filters_from, narrow, page_number, page_size
 
 # the actions the partner matrix holds (one column each): its only filterable ones
 PARTNER_ACTIONS = ("access_account", "manage_product", "view_statistics")
@@ -87,3 +89,48 @@ def partner_table(page: Page, args: Mapping[str, str]) -> Page:
     page.context.update(shown=shown, filter_actions=PARTNER_ACTIONS)
     return page
 
+
+
+def changes_table(page: Page, args: Mapping[str, str]) -> Page:
+    """The changes page: its rows narrowed by action, rule and resource, and the JSON's `gained`, `lost` and
+    `causes` alike (a filter asked explicitly); the HTML shows one page of rows and the causes they cite."""
+    page = _own_copy(page)
+    rows = page.tables["changes"].rows
+    kept, shown = narrow(rows, None, args)
+    narrowed = page.tables["changes"].rows = [rows[i] for i in kept]
+    if shown.filters.active():
+        keys = {_key(row) for row in narrowed}
+        page.data["gained"] = [d for d in page.data["gained"] if _key(d) in keys]
+        page.data["lost"] = [d for d in page.data["lost"] if _key(d) in keys]
+        page.data["causes"] = _cited(page.data["causes"], narrowed)
+    _filters_data(page, shown.filters)
+    page.context.update(shown=shown, causes_shown=_cited(page.data["causes"], shown.rows),
+                        **filter_choices(rows, shown.filters))
+    return page
+
+
+def _key(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    return row["user"], row["action"], row["resource"]
+
+
+def _cited(causes: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The causes the rows name (a cause without a revision, time that passed, is `None`)."""
+    revisions = {row["cause_revision"] for row in rows}
+    return [cause for cause in causes if cause["revision"] in revisions]
+
+
+def granted_table(page: Page, args: Mapping[str, str]) -> Page:
+    """A rule page's granted (user, action, resource), narrowed by action and resource, paged in HTML.
+    Every row is granted with the page's own rule, its path's: a query's `rule=` is no filter here (checked
+    as everywhere, then left aside, as its export links leave it)."""
+    return rows_table(page, "granted", "granted", {name: value for name, value in args.items() if name != "rule"})
+
+
+def paged(rows: Sequence[Any], args: Mapping[str, str], listed: str) -> Shown:
+    """One page of a list whose rows have no action, rule or resource (`listed` names it): a filter asked of
+    it is refused, naming the parameter, rather than answered with no row."""
+    filters = filters_from(args)
+    for name in ("action", "rule", "resource"):
+        if getattr(filters, name):
+            raise BadArgument(f"{name} cannot filter {listed}: its rows have no {name}", name)
+    return narrow(list(rows), None, args)[1]

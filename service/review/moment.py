@@ -42,7 +42,17 @@ def asked_moment(args: Mapping[str, str], at: str = "at", at_revision: str = "at
         return resolve(_revision(revision_text, at_revision) if revision_text else None, time_text)
     except PastError as exc:
         field = {"at": at, "at_revision": at_revision}.get(exc.field, exc.field)
-        raise BadMoment(str(exc), field) from None
+        raise BadMoment(_as_asked(str(exc), at, at_revision), field) from None
+
+
+def _as_asked(message: str, at: str, at_revision: str) -> str:
+    """audit.past's message with the names the page asked them by (`from`, `to_revision`...), not `at`."""
+    if message == "give at_revision or at, not both":
+        return f"give {at_revision} or {at}, not both"
+    for name, asked in (("at_revision", at_revision), ("at", at)):
+        if message.startswith(name + " "):
+            return asked + message[len(name):]
+    return message
 
 
 def build_at(engine: Any, moment: Moment | None, build: Callable[[Engine], T], kept: Hashable = None) -> T:

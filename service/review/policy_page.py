@@ -10,7 +10,7 @@ from flask import request
 from service.analysis.impact import Change
 
 from .pages import NotFound, Page, Table, describe, names, rules_of
-from .long_tables import filter_choices
+from .long_tables import filter_choices, paged
 from .paging import narrow, natural_key
 from .policy_impact import PENDING, ActivationImpact, activations, impact_of, impacts_of, summary
 from .precompute import REFRESH_SECONDS, page_wait
@@ -84,7 +84,7 @@ def activation_page(ident: str) -> Page:
 @scoped("review")
 def policy():
     page = policy_index()
-    response = respond(page)
+    response = respond(page, shown=paged(page.context["activations"], request.args, "the policy versions"))
     if page.context["pending"]:
         # an activation's figures are still computed: the page asks again until every row has them
         response.headers["Refresh"] = str(REFRESH_SECONDS)

@@ -15,7 +15,8 @@ from flask import Response, current_app, g, redirect, render_template, request, 
 from service.store.review_signoff_models import AccessReview
 
 from .links import table_view
-from .long_tables import check_args, rows_table
+from .error_pages import naming
+from .long_tables import check_args, paged, rows_table
 from .render import content_disposition, respond
 from .same_origin import cross_site
 from .signoff import Refused, decide, find_review, finish, open_review
@@ -41,7 +42,7 @@ def _refused(exc: Refused):
     if _wants_json():
         return _json({"error": "refused" if exc.status == 409 else "bad_request" if exc.status == 400 else "not_found",
                       "field": exc.field, "message": str(exc)}, exc.status)
-    return render_template("message.html", title="Refused", message=f"{exc.field}: {exc}"), exc.status
+    return render_template("message.html", title="Refused", message=naming(str(exc), exc.field)), exc.status
 
 
 def _same_site_only() -> None:
@@ -61,7 +62,9 @@ def _done(review: AccessReview, body: dict[str, Any], status: int = 200, anchor:
 @bp.route("/reviews", methods=["GET"])
 @scoped("review")
 def access_reviews():
-    return respond(reviews_page())
+    page = reviews_page()
+    # every review in CSV and JSON; the HTML one page of them, with the total
+    return respond(page, shown=paged(page.context["reviews"], request.args, "the reviews list"))
 
 
 @bp.route("/reviews", methods=["POST"])

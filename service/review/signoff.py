@@ -127,8 +127,8 @@ def finish(review_id: int, reviewer: str) -> list[int]:
         undecided = AccessReviewRow.select().where((AccessReviewRow.review == review)
                                                    & AccessReviewRow.decision.is_null()).count()
         if undecided:
-            raise Refused(f"{undecided} row(s) of review:{review_id} have no decision yet; decide every row "
-                          "before finishing", "rows", 409)
+            raise Refused(f"rows must all be decided before finishing: {undecided} of review:{review_id} have no "
+                          "decision yet", "rows", 409)
         review.finished_by, review.finished_at = reviewer, utcnow()
         review.save()
         revoked = (AccessReviewRow.select().where((AccessReviewRow.review == review)

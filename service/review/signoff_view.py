@@ -21,7 +21,6 @@ from .signoff_rows import SHOWN_COLUMNS
 KEY = ("user", "action", "resource")
 ROW_COLUMNS = ["row", *KEY, *SHOWN_COLUMNS, "decision", "note", "decided_by", "decided_at"]
 CHANGE_COLUMNS = ["row", *KEY, "name", "resource_name", "decision", "note"]
-RECENT_REVIEWS = 200
 
 
 def review_meta(review: AccessReview) -> dict[str, Any]:
@@ -87,8 +86,8 @@ def _previous(changes: dict[str, Any], position: int) -> str:
 
 
 def reviews_page() -> Page:
-    """The reviews, newest first, with how far each has come."""
-    reviews = list(AccessReview.select().order_by(AccessReview.id.desc()).limit(RECENT_REVIEWS))
+    """Every review, newest first, with how far each has come (the HTML pages them: reviews.py)."""
+    reviews = list(AccessReview.select().order_by(AccessReview.id.desc()))
     counts = _decided_counts([r.id for r in reviews])
     listed = [{**review_meta(r), "rows": counts.get(r.id, (0, 0))[0], "decided": counts.get(r.id, (0, 0))[1]}
               for r in reviews]

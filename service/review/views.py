@@ -168,8 +168,9 @@ def sign_out_route():
 @bp.route("/")
 @scoped("review")
 def home():
+    shown = long_tables.paged(pages.partners_index(), request.args, "the partners")  # a bad page: 400 first
     warm_up(_engine())  # the costly answers of the present start computing: the next rule page is ready
-    return render_template("home.html", partners=pages.partners_index())
+    return render_template("home.html", partners=shown.rows, shown=shown)
 
 
 @bp.route("/search")
@@ -206,7 +207,9 @@ def user(user_id: int):
 @bp.route("/rules/<rule>")
 @scoped("review")
 def rule(rule: str):
-    return respond(pages.rule_page(_engine(), rule, asked_moment(request.args)))
+    long_tables.check_args(request.args)
+    page = pages.rule_page(_engine(), rule, asked_moment(request.args))
+    return respond(long_tables.granted_table(page, request.args))
 
 
 @bp.route("/why-not")
