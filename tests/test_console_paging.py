@@ -124,7 +124,7 @@ def test_a_bad_filter_or_page_is_a_400_naming_it(console: Api, demo, name: str, 
         # the message names the parameter once, as a sentence: "page must be a page number from 1"
         assert said(text).startswith(f"{name} must be ") and "<script>" not in text and "access review" in text
         data = console.client.get(path, query_string={name: value, "format": "json"})
-        assert data.status_code == 400 and data.json["field"] == name, (path, name, value)
+        assert data.status_code == 400 and data.json["error"]["field"] == name, (path, name, value)
 
 
 def _is_console_page(answer, status: int) -> str:
@@ -155,7 +155,7 @@ def test_data_urls_keep_json_errors_and_v1_stays_json(console: Api, demo) -> Non
                          ("/review/export/no-such-route", 404)):
         answer = console.client.get(path)
         assert answer.status_code == status and answer.mimetype == "application/json", path
-        assert answer.json["error"] and answer.json["message"], path
+        assert answer.json["error"]["code"] and answer.json["error"]["message"], path  # the API's shape
     for method, path in (("GET", "/v1/no-such-route"), ("DELETE", "/v1/check")):
         answer = console.client.open(path, method=method, headers={"Authorization": f"Bearer {console.check_key}"})
         assert answer.status_code in (404, 405) and answer.mimetype == "application/json"

@@ -125,7 +125,7 @@ def test_a_reviewer_meets_html_error_pages(server: Server, browser_page, demo, t
 
     data = page.request.get(f"{server.base}/review/customers/999999?format=json")
     assert data.status == 404 and data.headers["content-type"].startswith("application/json")
-    assert data.json()["error"] == "not_found"
+    assert data.json()["error"]["code"] == "not_found"
 
 
 def _now() -> str:

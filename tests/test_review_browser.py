@@ -139,7 +139,7 @@ def test_no_page_opens_without_signing_in(server: Server, browser_page, demo, tm
         assert page.locator("h1").inner_text() == "Sign in"
     _shoot(page, tmp_path, "sign-in")
     exported = page.request.get(f"{server.base}/review/customers/{demo['baeckerei'].split(':')[1]}?format=csv")
-    assert exported.status == 401 and exported.json()["error"] == "session_required"  # never the HTML form
+    assert exported.status == 401 and exported.json()["error"]["code"] == "session_required"  # never the HTML form
     _, check_key = create_key("not-a-reviewer", "check")
     _sign_in(page, server, "/review/", check_key)
     assert "/review/sign-in" in page.url and "does not open the review console" in page.inner_text(".error")

@@ -44,7 +44,7 @@ def test_no_page_opens_without_signing_in(console: Api, demo) -> None:
     for path in _paths(demo):
         answer = console.client.get(path)
         if "format=" in path:  # an export answers 401 JSON, never the HTML sign-in form
-            assert answer.status_code == 401 and answer.json["error"] == "session_required", path
+            assert answer.status_code == 401 and answer.json["error"]["code"] == "session_required", path
             continue
         assert answer.status_code == 302 and answer.headers["Location"].startswith("/review/sign-in?next="), path
 

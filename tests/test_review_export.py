@@ -90,7 +90,7 @@ def test_a_past_export_is_the_state_then(store_url: str, tmp_path: Path) -> None
 def test_bad_input_is_a_400_naming_the_field(store_url: str, tmp_path: Path, query: str, field: str) -> None:
     api = _signed_in(store_url, tmp_path, DEMO_WORLD)
     answer = api.client.get(f"/review/export?{query}")
-    assert answer.status_code == 400 and answer.json["field"] == field
+    assert answer.status_code == 400 and answer.json["error"]["field"] == field
 
 
 def test_authz_export_writes_the_rows_and_their_manifest(store_url: str, tmp_path: Path, monkeypatch) -> None:

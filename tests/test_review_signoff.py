@@ -73,7 +73,7 @@ def test_keep_and_revoke_are_recorded_and_a_revoke_is_an_event(console: Api, dem
 
     # not every row decided: finishing is refused (409 naming `rows`), the review stays open, no event
     early = console.client.post(f"/review/reviews/{review['id']}/finish", headers=JSON)
-    assert early.status_code == 409 and early.json["field"] == "rows" and str(len(rows) - 2) in early.json["message"]
+    assert early.status_code == 409 and early.json["error"]["field"] == "rows" and str(len(rows) - 2) in early.json["error"]["message"]
     assert _events_after(console, cursor) == []
     for row in rows[2:]:
         _decide(console, review["id"], row["row"], "keep")
@@ -97,7 +97,7 @@ def test_keep_and_revoke_are_recorded_and_a_revoke_is_an_event(console: Api, dem
     for path, data in ((f"/review/reviews/{review['id']}/finish", {}),
                        (f"/review/reviews/{review['id']}/rows/3", {"decision": "revoke", "note": "late"})):
         again = console.client.post(path, data=data, headers=JSON)
-        assert again.status_code == 409 and again.json["field"] == "review", path
+        assert again.status_code == 409 and again.json["error"]["field"] == "review", path
     assert AccessReviewRow.get(AccessReviewRow.review == review["id"], AccessReviewRow.position == 3).decision == "keep"
     assert len(_events_after(console, cursor)) == 2
     listed = console.client.get("/review/reviews?format=json").json["reviews"]
@@ -119,7 +119,7 @@ def test_the_evidence_export_and_its_hash(console: Api, demo) -> None:
     opened = _open(console, "partner", demo["webwerk"])
     review_id = opened["review"]["id"]
     unfinished = console.client.get(f"/review/reviews/{review_id}/export?format=json")
-    assert unfinished.status_code == 409 and unfinished.json["field"] == "review"
+    assert unfinished.status_code == 409 and unfinished.json["error"]["field"] == "review"
     for row in opened["rows"]:
         _decide(console, review_id, row["row"], "revoke" if row["row"] == 2 else "keep", "=cmd|' /C calc'!A0")
     console.client.post(f"/review/reviews/{review_id}/finish", headers=JSON)
@@ -143,7 +143,7 @@ def test_the_evidence_export_and_its_hash(console: Api, demo) -> None:
     again = json.loads(console.client.get(f"/review/reviews/{review_id}/export?format=json").get_data(as_text=True))
     assert again["manifest"]["sha256"] == manifest["sha256"]  # frozen rows: the same evidence every time
     bad = console.client.get(f"/review/reviews/{review_id}/export?format=xml")
-    assert bad.status_code == 400 and bad.json["field"] == "format"
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "format"
 
 
 def test_a_partner_review_holds_the_partner_page(console: Api, demo) -> None:
@@ -211,12 +211,12 @@ def test_bad_input_is_4xx_naming_the_field_and_changes_nothing(console: Api, dem
     ]
     for path, data, status, field in cases:
         answer = console.client.post(path, data=data, headers=JSON)
-        assert (answer.status_code, (answer.json or {}).get("field")) == (status, field), (path, data, answer.json)
+        assert (answer.status_code, (answer.json or {}).get("error", {}).get("field")) == (status, field), (path, data, answer.json)
     html = console.client.post(f"/review/reviews/{review_id}/rows/1", data={"decision": "delete"})
     assert html.status_code == 400 and "decision" in html.get_data(as_text=True) and html.mimetype == "text/html"
     cross = console.client.post(f"/review/reviews/{review_id}/rows/1", data={"decision": "revoke"},
                                 headers={**JSON, "Sec-Fetch-Site": "cross-site"})
-    assert cross.status_code == 403 and cross.json["field"] == "origin"
+    assert cross.status_code == 403 and cross.json["error"]["field"] == "origin"
     assert AccessReview.select().count() == 1
     assert AccessReviewRow.select().where(AccessReviewRow.decision.is_null(False)).count() == 0
     for path in ("/review/reviews/99999", "/review/reviews/99999999999999999999",

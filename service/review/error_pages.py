@@ -27,13 +27,17 @@ def wants_data() -> bool:
     return request.args.get("format") in ("json", "csv") or request.path.startswith(DATA_PATHS)
 
 
+def data_error(status: int, code: str, message: str, field: str | None = None,
+               headers: dict[str, str] | None = None) -> Response:
+    """The error as JSON, in the API's shape (docs/api.md): `{"error": {"code", "message"[, "field"]}}`."""
+    error = {"code": code, "message": message, **({"field": field} if field else {})}
+    return Response(json.dumps({"error": error}), status=status, mimetype="application/json", headers=headers)
+
+
 def answer(status: int, message: str, field: str | None = None, code: str | None = None) -> Response:
     """The error as JSON (a data URL) or as the console's HTML message page."""
     if wants_data():
-        body = {"error": code or TITLES.get(status, "error").lower().replace(" ", "_"), "message": message}
-        if field:
-            body["field"] = field
-        return Response(json.dumps(body), status=status, mimetype="application/json")
+        return data_error(status, code or TITLES.get(status, "error").lower().replace(" ", "_"), message, field)
     title = TITLES.get(status, "Error")
     return Response(render_template("message.html", title=title, message=naming(message, field), status=status),
                     status=status, mimetype="text/html")

@@ -17,6 +17,7 @@ from service.audit.export import Export, open_export
 from service.audit.past import PastError
 from service.store.review_models import ExportRecord
 
+from .error_pages import data_error
 from .export_stream import FORMATS, ExportStream
 from .long_tables import paged
 from .pages import NotFound
@@ -27,8 +28,7 @@ MIME = {"csv": "text/csv", "json": "application/json"}
 
 def bad_request(message: str, field: str) -> Response:
     """A clear 400 naming the field, as the API answers bad input (nothing was exported)."""
-    return Response(json.dumps({"error": "bad_request", "field": field, "message": message}), status=400,
-                    mimetype="application/json")
+    return data_error(400, "bad_request", message, field)
 
 
 def moment_args() -> tuple[int | None, str | None]:

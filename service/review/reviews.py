@@ -15,7 +15,7 @@ from flask import Response, current_app, g, redirect, render_template, request, 
 from service.store.review_signoff_models import AccessReview
 
 from .links import table_view
-from .error_pages import naming
+from .error_pages import data_error, naming
 from .long_tables import check_args, paged, rows_table
 from .render import content_disposition, respond
 from .same_origin import cross_site
@@ -40,8 +40,8 @@ def _json(body: dict[str, Any], status: int = 200) -> Response:
 @bp.errorhandler(Refused)
 def _refused(exc: Refused):
     if _wants_json():
-        return _json({"error": "refused" if exc.status == 409 else "bad_request" if exc.status == 400 else "not_found",
-                      "field": exc.field, "message": str(exc)}, exc.status)
+        code = "refused" if exc.status == 409 else "bad_request" if exc.status == 400 else "not_found"
+        return data_error(exc.status, code, str(exc), exc.field)
     return render_template("message.html", title="Refused", message=naming(str(exc), exc.field)), exc.status
 
 

@@ -1,7 +1,6 @@
 """The /review routes: sign-in and sign-out, then read-only pages (every one needs a session)."""
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Callable
@@ -73,8 +72,8 @@ def _require_session() -> Response | None:
     key = sessions.signed_in_key()
     if key is None and request.args.get("format") in ("json", "csv"):
         # an export fetched by a script: a clear 401, not the HTML sign-in form
-        return Response(json.dumps({"error": "session_required", "message": "sign in to the review console "
-                                    "(the session is missing or expired)"}), status=401, mimetype="application/json")
+        return error_pages.data_error(401, "session_required",
+                                      "sign in to the review console (the session is missing or expired)")
     if key is None:
         return redirect(url_for("review.sign_in", next=request.full_path.rstrip("?")))
     g.reviewer = key[1]
@@ -116,8 +115,7 @@ def _pending(exc: Pending):
     # a costly answer (a rule's pairs, an activation's impact) not ready within the page's budget: said so,
     # and the browser asks again (a Refresh header: the console runs no script)
     if request.args.get("format", "html") != "html":
-        return Response(json.dumps({"error": "pending", "message": f"{exc}; ask again shortly"}), status=503,
-                        mimetype="application/json", headers={"Retry-After": "2"})
+        return error_pages.data_error(503, "pending", f"{exc}; ask again shortly", headers={"Retry-After": "2"})
     html = render_template("message.html", title="Being computed",
                            message=f"This page's answer is {exc}; it reloads itself in a few seconds.")
     return Response(html, status=503, headers={"Retry-After": "2", "Refresh": str(REFRESH_SECONDS)})
