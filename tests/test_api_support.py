@@ -1,6 +1,7 @@
 """Shared fixtures for the API tests (no tests here): an app on a fresh store with one key per scope."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,3 +58,21 @@ def signed_in(api: Api, name: str = "reviewer") -> Api:
 @pytest.fixture
 def api(store_url: str, tmp_path: Path) -> Api:
     return make_api(store_url, tmp_path)
+
+
+READY_S = 60.0  # bound on waiting for a console answer computed in the background (under a second on the demo world)
+
+
+def page_as_shown(client: FlaskClient, path: str, query: dict[str, str] | None = None) -> str:
+    """A console page as a browser ends up showing it: a "being computed" answer (503 or 200 with a
+    Refresh header, service/review/precompute.py) is asked again, as its Refresh says, until the page
+    is there; bounded by READY_S (a loaded machine may take longer than the page's own 0.25 s wait)."""
+    deadline = time.monotonic() + READY_S
+    while True:
+        answer = client.get(path, query_string=query or None)
+        if answer.status_code == 200 and "Refresh" not in answer.headers:
+            assert answer.mimetype == "text/html", (path, answer.mimetype)
+            return answer.get_data(as_text=True)
+        assert answer.status_code in (200, 503) and answer.headers.get("Refresh"), (path, answer.status_code)
+        assert time.monotonic() < deadline, f"{path} still being computed after {READY_S} s"
+        time.sleep(0.05)

@@ -27,7 +27,7 @@ from service.store.models import Assignment
 from service.api.auth import create_key
 from service.store.world import load_world, read_world_file
 
-from test_api_support import Api, make_api
+from test_api_support import Api, make_api, page_as_shown
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -82,9 +82,7 @@ def _pages(refs: dict[str, str]) -> dict[str, str]:
 
 
 def _html(api: Api, path: str, **query: str) -> str:
-    answer = api.client.get(path, query_string=query or None)
-    assert answer.status_code == 200 and answer.mimetype == "text/html", (path, answer.status_code)
-    return answer.get_data(as_text=True)
+    return page_as_shown(api.client, path, query)
 
 
 def test_every_page_shows_stored_names_escaped_and_never_raw(console) -> None:

@@ -10,11 +10,9 @@ background thread is stopped and joined when the store is rebound or closed. Abo
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from service.analysis.candidates import activate, load_candidate
 from service.decide.vocabulary import ACTIONS, actions_for
@@ -24,9 +22,8 @@ from service.store import database, open_database
 from service.store.models import Assignment
 
 from policy_edits import ONE_TRUTH_EDITS, apply_steps
-from test_api_support import Api
+from test_api_support import READY_S, Api, page_as_shown
 
-READY_S = 60.0  # bound on waiting for a background answer (well under a second on the demo world)
 Triple = tuple[str, str, str]
 
 
@@ -35,16 +32,7 @@ def _id(ref: str) -> int:
 
 
 def _html(api: Api, path: str) -> str:
-    """The page as a browser ends up showing it: a "being computed" answer is asked again (as its Refresh
-    header says) until the page is there, bounded."""
-    deadline = time.monotonic() + READY_S
-    while True:
-        answer = api.client.get(path)
-        if answer.status_code == 200 and "Refresh" not in answer.headers:
-            return answer.get_data(as_text=True)
-        assert answer.status_code in (200, 503) and answer.headers["Refresh"], (path, answer.status_code)
-        assert time.monotonic() < deadline, f"{path} still being computed after {READY_S} s"
-        time.sleep(0.05)
+    return page_as_shown(api.client, path)
 
 
 def _json(api: Api, path: str) -> dict[str, Any]:

@@ -5,8 +5,9 @@ all. So a request that is running late stops deciding at its deadline and denies
 batch (or of an action list) with a reason saying so, answering in time instead of being killed.
 A single decision is bounded by the Polar timeout (about 1 s) and PostgreSQL's statement_timeout.
 
-Settings: AUTHZ_REQUEST_DEADLINE_SECONDS (default 20) plus POLAR_TIMEOUT_MS (1 s: the decision
-running at the deadline still ends) below AUTHZ_WORKER_TIMEOUT_SECONDS (default 30).
+Settings: AUTHZ_REQUEST_DEADLINE_SECONDS (default 20) plus twice POLAR_TIMEOUT_MS (1 s: the query
+running at the deadline still ends, and a list's query out of time is asked once more: Engine.reasons)
+below AUTHZ_WORKER_TIMEOUT_SECONDS (default 30).
 """
 from __future__ import annotations
 
@@ -34,11 +35,11 @@ def polar_timeout_seconds() -> float:
 
 
 def check_settings(deadline: float, worker_timeout: int) -> None:
-    """Refuse to start with a deadline that the worker timeout would cut short: the decision running
-    at the deadline may take one more Polar timeout to finish."""
-    if not 0 <= deadline + polar_timeout_seconds() < worker_timeout:
-        raise ValueError(f"AUTHZ_REQUEST_DEADLINE_SECONDS ({deadline:g}) plus POLAR_TIMEOUT_MS "
-                         f"({polar_timeout_seconds():g} s) must be below the gunicorn worker timeout "
+    """Refuse to start with a deadline that the worker timeout would cut short: the query running at
+    the deadline may take two Polar timeouts to finish (a list's query out of time is asked again)."""
+    if not 0 <= deadline + 2 * polar_timeout_seconds() < worker_timeout:
+        raise ValueError(f"AUTHZ_REQUEST_DEADLINE_SECONDS ({deadline:g}) plus twice POLAR_TIMEOUT_MS "
+                         f"(2 × {polar_timeout_seconds():g} s) must be below the gunicorn worker timeout "
                          f"AUTHZ_WORKER_TIMEOUT_SECONDS ({worker_timeout})")
 
 

@@ -50,6 +50,11 @@ class Decision:
                 "policy_version": self.policy_version, "revision": self.revision}
 
 
+def _is_timeout(exc: PolarRuntimeError) -> bool:
+    """Polar's own error for a query past POLAR_TIMEOUT_MS (it has no class of its own)."""
+    return str(exc).startswith("Query timeout")
+
+
 def policy_files(policy_dir: Path = POLICY_DIR) -> list[Path]:
     """The files the folder's manifest names; a stray .polar file is an error (policy_checks.py)."""
     return manifest_files(policy_dir)
@@ -167,15 +172,28 @@ class Engine:
 
     def _shape_reasons(self, user: Any, action: str, subject: Any, explain: bool) -> list[dict[str, Any]] | None:
         """A shape's reasons; None when its query ran out of POLAR_TIMEOUT_MS twice. The table is only a
-        head start: a starved machine (CI once saw 1.5 s for a query that takes 0.4 ms) must not fail the
-        build of a version, and a request that needs the shape evaluates it under the same timeout."""
-        for _attempt in range(2):
-            try:
-                return self._reasons(user, action, subject, explain)
-            except PolarRuntimeError as exc:
-                if not str(exc).startswith("Query timeout"):
-                    raise
-        return None
+        head start: a starved machine must not fail the build of a version, and a request that needs the
+        shape evaluates it under the same timeout."""
+        try:
+            return self._reasons_retried(user, action, subject, explain)
+        except PolarRuntimeError as exc:
+            if not _is_timeout(exc):
+                raise
+            return None
+
+    def _reasons_retried(self, user: Any, action: str, subject: Any, explain: bool) -> list[dict[str, Any]]:
+        """_reasons, asked once more if its query ran out of POLAR_TIMEOUT_MS: for answers made of many
+        queries (a list, a shape table, an impact), which one query starved by a loaded machine must not
+        fail whole (CI saw a query of 0.4 ms run 1.5 s). A query out of time twice raises. A single
+        decision is not retried: it denies at once (decide), its latency bounded by one timeout."""
+        try:
+            return self._reasons(user, action, subject, explain)
+        except PolarRuntimeError as exc:
+            if not _is_timeout(exc):
+                raise
+            log.warning("a policy query ran out of POLAR_TIMEOUT_MS; asked once more (%s on %s)", action,
+                        type(subject).__name__)
+        return self._reasons(user, action, subject, explain)
 
     # -- loading facts -------------------------------------------------------
 
@@ -212,9 +230,13 @@ class Engine:
 
     def reasons(self, user: Any, action: str, subject: Any, explain: bool = False) -> list[dict[str, Any]]:
         """The policy's reasons on facts already loaded ([] = deny); for whole-store analyses (impact.py)."""
+        return self._evaluate(user, action, subject, explain, self._reasons_retried)
+
+    def _evaluate(self, user: Any, action: str, subject: Any, explain: bool,
+                  ask: Callable[[Any, str, Any, bool], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         if self.patterns is not None:
-            return self.patterns.evaluate(user, action, subject, explain, self._reasons)
-        return self._reasons(user, action, subject, explain)
+            return self.patterns.evaluate(user, action, subject, explain, ask)
+        return ask(user, action, subject, explain)
 
     # -- the public interface -------------------------------------------------
 
@@ -326,8 +348,8 @@ class Engine:
             return Decision(False, _deny("unknown action", action=action, resource_type=ref.type),  # type: ignore[union-attr]
                             self.policy_version, revision)
         reasons = self._memo_answer(question, action, explain)
-        if reasons is None:  # the fact objects are built only here
-            reasons = self.reasons(question.user, action, question.resource, explain)
+        if reasons is None:  # the fact objects are built only here; a single decision is not retried
+            reasons = self._evaluate(question.user, action, question.resource, explain, self._reasons)
         if reasons:
             return Decision(True, reasons, self.policy_version, revision)
         return Decision(False, _deny("no rule allows this", actor=actor, action=action, resource=resource),
