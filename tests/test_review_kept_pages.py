@@ -2,10 +2,11 @@
 (service/review/past_pages.py), and the background computations pause while a page is built
 (service/review/precompute.py pace()). Through the Flask client on both backends, on the demo world:
 
-- a kept page asked again at the same state decides nothing again (a handful of statements, not one list
-  per member and action), and is the same answer;
+- a kept page (partner, customer, rule) asked again at the same state decides nothing again (a handful of
+  statements, not one list per member and action), and is the same answer;
 - a fact write and then a policy activation change the very next partner and customer page, which equal
-  what /v1/list and /v1/subjects answer then;
+  what /v1/list and /v1/subjects answer then (tests/test_review_fresh.py does the same for the customer,
+  user, rule and policy pages after visiting every one);
 - a background computation takes no step while a console request is being built, and a page that waits
   for a background answer still gets it (it is not counted while it waits).
 
@@ -63,7 +64,8 @@ def _products_of(api: Api, customer: str) -> list[int]:
 
 
 def test_a_kept_page_asked_again_decides_nothing_again(console: Api, demo) -> None:
-    for path in (f"/review/partners/{_id(demo['webwerk'])}", f"/review/customers/{_id(demo['anwalt'])}"):
+    for path in (f"/review/partners/{_id(demo['webwerk'])}", f"/review/customers/{_id(demo['anwalt'])}",
+                 "/review/rules/R12"):
         first = _json(console, path)
         with StatementCounter() as again:
             assert _json(console, path) == first

@@ -326,7 +326,8 @@ def rule_page(engine: Any, rule: str, moment: Moment | None = None) -> Page:
         raise NotFound(rule)
     wait = page_wait()
     return build_at(engine, moment, lambda concrete: _rule_page(concrete, rule, *texts[rule], moment,
-                                                                lambda: rule_pairs(engine, concrete, moment, wait)))
+                                                                lambda: rule_pairs(engine, concrete, moment, wait)),
+                    kept=("rule", rule))
 
 
 def _rule_page(engine: Engine, rule: str, title: str, statement: str, moment: Moment | None,
