@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.review_pages [--database-url URL] [--only NAME,...]    (make bench-review)
 
-Generates the seeded world (bench/world.py), loads it into a fresh SQLite file (or the given EMPTY
-PostgreSQL database), activates the repository's policy, then a second version (the same rules, one
+Generates the seeded world (bench/world.py loaded_world, as bench.review_partner), loads it into a fresh
+SQLite file (or the given EMPTY PostgreSQL database), activates the repository's policy (with the shape
+table on, as `authz serve` has it), then a second version (the same rules, one
 comment more: an activation whose impact the policy pages compute), writes one fact (an assignment
 removed: what the changes pages show), opens a signed-off review of a partner, signs in with a review
 key and times each page in-process (the whole Flask request: session check, decisions, template).
@@ -13,6 +14,8 @@ force (the pages visited before it, the home page first, may have started its ba
 a page whose costly part is not ready in its budget answers 503 "being computed" (precompute.py), and
 "ready s" is how long until it answers 200 (asked every 0.2 s); "warm" is the median of the next
 requests. The verdict is the 300 ms budget (issue 21 item 7) on cold and warm. Timings on a loaded machine are provisional.
+`--profile N` prints the N costliest functions (cumulative) of each page's cold request; `--only` the
+pages whose names hold one of the given words (without "home", no background work is started).
 """
 from __future__ import annotations
 
