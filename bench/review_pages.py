@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.review_pages [--database-url URL] [--only NAME,...]    (make bench-review)
 
-Generates the seeded world (bench/world.py), loads it into a fresh SQLite file (or the given EMPTY
-PostgreSQL database), activates the repository's policy, then a second version (the same rules, one
+Generates the seeded world (bench/world.py loaded_world, as bench.review_partner), loads it into a fresh
+SQLite file (or the given EMPTY PostgreSQL database), activates the repository's policy (with the shape
+table on, as `authz serve` has it), then a second version (the same rules, one
 comment more: an activation whose impact the policy pages compute), writes one fact (an assignment
 removed: what the changes pages show), opens a signed-off review of a partner, signs in with a review
 key and times each page in-process (the whole Flask request: session check, decisions, template).
@@ -13,24 +14,21 @@ force (the pages visited before it, the home page first, may have started its ba
 a page whose costly part is not ready in its budget answers 503 "being computed" (precompute.py), and
 "ready s" is how long until it answers 200 (asked every 0.2 s); "warm" is the median of the next
 requests. The verdict is the 300 ms budget (issue 21 item 7) on cold and warm. Timings on a loaded machine are provisional.
+`--profile N` prints the N costliest functions (cumulative) of each page's cold request; `--only` the
+pages whose names hold one of the given words (without "home", no background work is started).
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
+import io
+import pstats
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Callable
 
-from service.api import create_app
-from service.api.auth import create_key
-from service.store import init_schema, open_database
-from service.store.world import load_world
-
-from .run import activate_repository_policy
-from .world import generate
+from .world import LoadedWorld, console_client, loaded_world
 
 BUDGET_MS = 300.0
 WARM_RUNS = 3
@@ -98,47 +96,58 @@ def _ready(get: Callable[[str], int], path: str) -> float:
     return time.perf_counter() - t0
 
 
+def _prepare(loaded: LoadedWorld) -> tuple[object, str, int]:
+    """After the first activation: a second version, a fact write, a signed-off review; the signed-in
+    client, the moment before the second version (`since`) and the review's id."""
+    time.sleep(0.01)
+    since = _now()
+    started = time.perf_counter()
+    _second_version()
+    print(f"second version activated in {time.perf_counter() - started:.1f} s")
+    app, client = console_client(loaded.url)
+    from service.store.models import Assignment
+    from service.review.signoff import open_review
+    collaborator = loaded.id_of(loaded.world.partners[0].collaborators[0])
+    with app.app_context():
+        Assignment.delete().where(Assignment.id == Assignment.select(Assignment.id).where(
+            Assignment.user == collaborator).limit(1).scalar()).execute()
+    time.sleep(0.01)
+    with app.test_request_context():
+        review_id = open_review(app.extensions["authz_engine"], "partner",
+                                str(loaded.id_of(loaded.world.partners[0].org)), "bench-reviewer").id
+    return client, since, review_id
+
+
+def _profiled(get: Callable[[str], int], path: str, top: int) -> tuple[float, int]:
+    """_timed under cProfile; prints the `top` entries by cumulative time."""
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        return _timed(get, path)
+    finally:
+        profile.disable()
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(top)
+        print(out.getvalue())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=None, help="an EMPTY database (default: a temporary SQLite file)")
     parser.add_argument("--only", default="", help="comma-separated page names (substrings) to time")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N costliest functions (cumulative) of each page's cold request")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="authz-review-pages-") as tmp:
-        url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        open_database(url)
-        init_schema()
-        world = generate(seed=42)
-        started = time.perf_counter()
-        refs = load_world(world.data)
-        print(f"world: {world.customer_count:,} customers, loaded in {time.perf_counter() - started:.1f} s "
-              f"({url.split(':')[0]})")
-        activate_repository_policy()
-        time.sleep(0.01)
-        since = _now()
-        started = time.perf_counter()
-        _second_version()
-        print(f"second version activated in {time.perf_counter() - started:.1f} s")
-        app = create_app({"DATABASE_URL": url, "DECISION_LOG": "off"})
-        _, key = create_key("bench-reviewer", "review")
-        client = app.test_client()
-        assert client.post("/review/sign-in", data={"key": key}).status_code == 302
-        from service.store.models import Assignment
-        from service.review.signoff import open_review
-        collaborator = int(refs[world.partners[0].collaborators[0]].split(":")[1])
-        with app.app_context():
-            Assignment.delete().where(Assignment.id == Assignment.select(Assignment.id).where(
-                Assignment.user == collaborator).limit(1).scalar()).execute()
-        time.sleep(0.01)
-        with app.test_request_context():
-            review_id = open_review(app.extensions["authz_engine"], "partner",
-                                    refs[world.partners[0].org].split(":")[1], "bench-reviewer").id
+    with loaded_world(args.database_url, "authz-review-pages-") as loaded:
+        client, since, review_id = _prepare(loaded)
         wanted = [w for w in args.only.split(",") if w]
-        pages = [(n, p) for n, p in _pages(refs, world, since, review_id) if not wanted or any(w in n for w in wanted)]
+        pages = [(n, p) for n, p in _pages(loaded.refs, loaded.world, since, review_id)
+                 if not wanted or any(w in n for w in wanted)]
         get = lambda path: client.get(path).status_code  # noqa: E731
         over = 0
         print(f"{'page':<32} {'cold ms':>9} {'ready s':>8} {'warm ms':>9}  verdict (budget {BUDGET_MS:.0f} ms)")
         for name, path in pages:
-            cold, status = _timed(get, path)
+            cold, status = _profiled(get, path, args.profile) if args.profile else _timed(get, path)
             ready = f"{_ready(get, path):.1f}" if status == 503 else "-"
             warm = statistics.median(_timed(get, path)[0] for _ in range(WARM_RUNS))
             ok = cold <= BUDGET_MS and warm <= BUDGET_MS

@@ -13,17 +13,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from service.api import create_app
-from service.api.auth import create_key
-from service.store import init_schema, open_database
-from service.store.world import load_world
-
-from .run import activate_repository_policy
-from .world import generate
+from .world import console_client, loaded_world
 
 
 def main() -> None:
@@ -31,20 +23,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--database-url", default=None, help="an EMPTY database (default: a temporary SQLite file)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="authz-review-bench-") as tmp:
-        url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        open_database(url)
-        init_schema()
-        world = generate(seed=42)
-        started = time.perf_counter()
-        refs = load_world(world.data)
-        print(f"world: {world.customer_count:,} customers, loaded in {time.perf_counter() - started:.1f} s ({url.split(':')[0]})")
-        activate_repository_policy()  # the pages ask the engine of the active version: without one, nothing is shown
-        app = create_app({"DATABASE_URL": url, "DECISION_LOG": "off"})
-        _, key = create_key("bench-reviewer", "review")
-        client = app.test_client()
-        assert client.post("/review/sign-in", data={"key": key}).status_code == 302
-        partner_ids = [refs[p.org].split(":")[1] for p in world.partners]
+    with loaded_world(args.database_url, "authz-review-bench-") as loaded:
+        _app, client = console_client(loaded.url)
+        partner_ids = [loaded.id_of(p.org) for p in loaded.world.partners]
         for fmt in ("html", "json", "csv"):
             times, customers = [], 0
             for run in range(args.runs):

@@ -17,9 +17,14 @@ keys only and says nothing about who may do what.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import tempfile
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 CATEGORIES = ("hosting", "mail", "domain", "cloud_drive")
 FULL_SHARE = 0.4
@@ -156,3 +161,49 @@ def row_count(world: BenchWorld) -> int:
     for ps in world.data["partnerships"]:
         total += len(ps.get("products", [])) + 1 + len(ps.get("requested", {}).get("products", []))
     return total
+
+
+# -- the console benchmarks' store (bench/review_pages.py, bench/review_partner.py) ---------------------
+
+@dataclass
+class LoadedWorld:
+    url: str
+    world: BenchWorld
+    refs: dict[str, str]  # world key -> "type:id"
+
+    def id_of(self, key: str) -> int:
+        return int(self.refs[key].split(":")[1])
+
+
+@contextlib.contextmanager
+def loaded_world(database_url: str | None, prefix: str, *, seed: int = 42) -> Iterator[LoadedWorld]:
+    """The 10,000-customer world loaded into a fresh store -- a temporary SQLite file, or `database_url`
+    (an EMPTY database) -- with the repository's policy activated (the console's pages ask the engine of
+    the version in force: without one they refuse). The served configuration's shape table is on, as
+    `authz serve` sets it (service/wsgi.py): it changes no decision, only what a fresh engine evaluates."""
+    from service.store import init_schema, open_database
+    from service.store.world import load_world
+    from .run import activate_repository_policy
+    os.environ.setdefault("AUTHZ_SHAPE_TABLE", "1")
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        open_database(url)
+        init_schema()
+        world = generate(seed=seed)
+        started = time.perf_counter()
+        refs = load_world(world.data)
+        print(f"world: {world.customer_count:,} customers, loaded in {time.perf_counter() - started:.1f} s "
+              f"({url.split(':')[0]})")
+        activate_repository_policy()
+        yield LoadedWorld(url, world, refs)
+
+
+def console_client(url: str, reviewer: str = "bench-reviewer") -> tuple[Any, Any]:
+    """The app on `url` (decision log off) and a test client signed in to /review with a review key."""
+    from service.api import create_app
+    from service.api.auth import create_key
+    app = create_app({"DATABASE_URL": url, "DECISION_LOG": "off"})
+    _, key = create_key(reviewer, "review")
+    client = app.test_client()
+    assert client.post("/review/sign-in", data={"key": key}).status_code == 302
+    return app, client

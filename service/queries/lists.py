@@ -49,14 +49,24 @@ def list_allowed(engine: Engine | ActiveEngine, user_id: int, action: str, resou
     (plain, or explained). An unknown type or action lists nothing (R20); no policy version in
     force raises in_force.PolicyUnavailable; an error while confirming raises (no partial list).
     `stamp`: the store's stamp if the caller has just read it (it finds the version in force)."""
-    def answer(concrete: Engine, expected: str | None) -> Listed:
+    return list_actions(engine, user_id, (action,), resource_type, after=after, limit=limit, reasons=reasons,
+                        stamp=stamp)[action]
+
+
+def list_actions(engine: Engine | ActiveEngine, user_id: int, actions: tuple[str, ...], resource_type: str, *,
+                 after: int = 0, limit: int = 100, reasons: str | None = None,
+                 stamp: tuple[str, int] | None = None) -> dict[str, Listed]:
+    """list_allowed for each of `actions` on one resource type, on one read of the candidates' facts (a
+    console page lists every action of a type: one statement for the nine of an organization, not nine);
+    each list is exactly the one list_allowed answers alone."""
+    def answer(concrete: Engine, expected: str | None) -> dict[str, Listed]:
         with without_collection():
             if not in_snapshot():  # most lists are answered by their first statement, which sees one state
-                alone = _list(concrete, expected, user_id, action, resource_type, after, limit, reasons, alone=True)
+                alone = _list(concrete, expected, user_id, actions, resource_type, after, limit, reasons, alone=True)
                 if alone is not None:
                     return alone
             with snapshot():  # more statements: all of them in one snapshot, from the start
-                return _list(concrete, expected, user_id, action, resource_type, after, limit, reasons)  # type: ignore[return-value]
+                return _list(concrete, expected, user_id, actions, resource_type, after, limit, reasons)  # type: ignore[return-value]
     return answer_in_force(engine, answer, stamp)
 
 
@@ -80,13 +90,17 @@ def list_ids(engine: Engine | ActiveEngine, user_id: int, action: str, resource_
     return list_allowed(engine, user_id, action, resource_type, after=after, limit=limit).ids
 
 
-def _list(engine: Engine, expected: str | None, user_id: int, action: str, kind: str, after: int, limit: int,
-          reasons: str | None, alone: bool = False) -> Listed | None:
-    """The list; `alone`: only if its first statement answers it whole (None otherwise: the caller asks
-    again in a snapshot, since a second statement could see another state)."""
-    if kind not in RESOURCE_TABLES or not is_known(kind, action) or limit <= 0:
-        return Listed([], engine.policy_version, revision_stamp()[1])
-    listed = Listed([], engine.policy_version, -1)
+def _list(engine: Engine, expected: str | None, user_id: int, actions: tuple[str, ...], kind: str, after: int,
+          limit: int, reasons: str | None, alone: bool = False) -> dict[str, Listed] | None:
+    """The lists, by action; `alone`: only if their first statement answers them whole (None otherwise:
+    the caller asks again in a snapshot, since a second statement could see another state)."""
+    found = {action: Listed([], engine.policy_version, -1) for action in actions}
+    known = [action for action in dict.fromkeys(actions) if is_known(kind, action)]
+    if kind not in RESOURCE_TABLES or not known or limit <= 0:
+        revision = revision_stamp()[1]
+        for listed in found.values():
+            listed.revision = revision
+        return found
     everything = not engine.id_blind  # no completeness argument: every resource is a candidate
     cursor, chunk = after, max(CHUNK_FIRST, min(limit, CHUNK_MOST))
     while True:
@@ -94,33 +108,42 @@ def _list(engine: Engine, expected: str | None, user_id: int, action: str, kind:
         sql, params = resources_query(user_id, kind, after=cursor, limit=chunk, everything=everything)
         read = load_candidates(user_id, kind, sql, params)
         check_version(expected, read.active_version)
-        listed.revision = read.stamp[1]
+        for listed in found.values():
+            listed.revision = read.stamp[1]
         related = sorted(rid for _kind, rid in read.resource_rows)
         last = len(related) < chunk
         ceiling = None if last else related[-1]
-        opened = [] if everything else open_ids(engine, kind, action, read.stamp, compute=not alone)
-        if opened is None:
-            return None  # the stranger probe is not known for this state yet: it takes a statement
-        extra = opened[bisect_right(opened, cursor):len(opened) if last else bisect_right(opened, ceiling)]
-        if user_id not in read.users:
-            return listed  # the actor is not in the store: it may do nothing
-        if not extra:
-            _confirm(engine, read, user_id, action, kind, related, limit, reasons, listed)
-        elif alone:
-            return None
-        else:  # with resources the stranger may act on, unrelated to the user: every candidate's facts again
-            candidates = sorted({*related, *extra})
-            for start in range(0, len(candidates), QUESTIONS_PER_STATEMENT):
-                batch = candidates[start:start + QUESTIONS_PER_STATEMENT]
-                read = load_questions([(user_id, Ref(kind, rid)) for rid in batch])
-                _confirm(engine, read, user_id, action, kind, batch, limit, reasons, listed)
-                if len(listed.ids) >= limit:
-                    break
-        if last or len(listed.ids) >= limit:
-            return listed
+        for action in known:
+            if len(found[action].ids) >= limit:
+                continue
+            opened = [] if everything else open_ids(engine, kind, action, read.stamp, compute=not alone)
+            if opened is None:
+                return None  # the stranger probe is not known for this state yet: it takes a statement
+            if user_id not in read.users:
+                return found  # the actor is not in the store: it may do nothing
+            extra = opened[bisect_right(opened, cursor):len(opened) if last else bisect_right(opened, ceiling)]
+            if not extra:
+                _confirm(engine, read, user_id, action, kind, related, limit, reasons, found[action])
+            elif alone:
+                return None
+            else:
+                _confirm_with(engine, user_id, action, kind, sorted({*related, *extra}), limit, reasons, found[action])
+        if last or all(len(found[action].ids) >= limit for action in known):
+            return found
         if alone:
             return None
         cursor, chunk = ceiling, min(chunk * 2, CHUNK_MOST)  # type: ignore[assignment]
+
+
+def _confirm_with(engine: Engine, user_id: int, action: str, kind: str, candidates: list[int], limit: int,
+                  reasons: str | None, listed: Listed) -> None:
+    """With resources the stranger may act on, unrelated to the user: every candidate's facts read again."""
+    for start in range(0, len(candidates), QUESTIONS_PER_STATEMENT):
+        batch = candidates[start:start + QUESTIONS_PER_STATEMENT]
+        read = load_questions([(user_id, Ref(kind, rid)) for rid in batch])
+        _confirm(engine, read, user_id, action, kind, batch, limit, reasons, listed)
+        if len(listed.ids) >= limit:
+            break
 
 
 def _confirm(engine: Engine, read: QuestionFacts, user_id: int, action: str, kind: str, candidates: list[int],

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from service.audit.past import Moment, PastError, resolve
 from service.decide.engine import Engine
 from service.decide.refs import Ref
-from service.queries.lists import list_allowed
+from service.queries.lists import list_actions
 from service.store.audit_models import RevisionMoment
 from service.store.fast_sql import fetch_all
 from service.store.revision_writes import writes_between
@@ -80,8 +80,10 @@ def _partner(engine: Engine, org_id: int) -> Access:
                                                               (customer,))}
     access: Access = {}
     for (user_id,) in fetch_all("SELECT user_id FROM membership WHERE organization_id = ?", (org_id,)):
+        lists = {kind: list_actions(engine, user_id, tuple(a for a, k in PARTNER_ACTIONS if k == kind), kind,
+                                    limit=pages.EVERYTHING, reasons="first") for kind in ("organization", "product")}
         for action, resource_type in PARTNER_ACTIONS:
-            found = list_allowed(engine, user_id, action, resource_type, limit=pages.EVERYTHING, reasons="first")
+            found = lists[resource_type][action]
             for resource_id, reasons in zip(found.ids, found.reasons):
                 if Ref(resource_type, resource_id) in reachable:
                     access[(f"user:{user_id}", action, f"{resource_type}:{resource_id}")] = \

@@ -72,7 +72,9 @@ def partner_table(page: Page, args: Mapping[str, str]) -> Page:
         raise BadArgument(f"action on the partner page must be one of {', '.join(PARTNER_ACTIONS)}", "action")
     page = _own_copy(page)
     customers, matrix = page.data["customers"], page.data["matrix"]
-    cells = {c["customer"]: [m for m in matrix if m["customer"] == c["customer"]] for c in customers}
+    cells: dict[str, list[dict[str, Any]]] = {c["customer"]: [] for c in customers}
+    for cell in matrix:  # grouped in one pass (a list per customer was 200 x 1,400 comparisons)
+        cells.setdefault(cell["customer"], []).append(cell)
 
     def keeps(wanted: Filters, customer: dict[str, Any]) -> bool:
         return not wanted.action or _reaches(wanted.action, cells[customer["customer"]])

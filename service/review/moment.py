@@ -14,7 +14,7 @@ from service.audit.past import Moment, PastError, engine_at, facts_at, resolve
 from service.decide.engine import Engine
 from service.queries.in_force import build_in_force
 
-from .past_pages import past_pages
+from .past_pages import PRESENT_KINDS, past_pages, present_pages
 
 T = TypeVar("T")
 MOMENT_ARGS = ("at", "at_revision")
@@ -58,8 +58,12 @@ def _as_asked(message: str, at: str, at_revision: str) -> str:
 def build_at(engine: Any, moment: Moment | None, build: Callable[[Engine], T], kept: Hashable = None) -> T:
     """build(engine) at `moment`: the present through the version in force now (one snapshot), a past
     moment through the version in force then, on the facts of its revision. `kept`: what the page is
-    of (its kind and subject): a past page is then built once and kept (past_pages.py)."""
+    of (its kind and subject): a past page, and a present one of PRESENT_KINDS, is then built once per
+    state and kept (past_pages.py)."""
     if moment is None:
+        if kept is not None and kept[0] in PRESENT_KINDS:
+            return build_in_force(engine, lambda concrete: present_pages.get(
+                kept, concrete.policy_version, lambda: build(concrete)))
         return build_in_force(engine, build)
     if kept is not None:
         return past_pages.get((kept, moment), lambda: build_at(engine, moment, build))

@@ -23,7 +23,7 @@ from service.policy.rulebook import Clause, statements, version_clauses
 from service.analysis.tables import DEFAULT_TABLE_DIR, load_tables
 from service.decide.vocabulary import ACTIONS, actions_for
 from service.audit.past import Moment, facts_at
-from service.queries.lists import list_allowed, list_ids
+from service.queries.lists import list_actions, list_ids
 from service.queries.subjects import who_can
 from service.store.fast_sql import fetch_all as _rows
 from service.store.schema import revision_stamp
@@ -215,8 +215,8 @@ def _partner_page(engine: Engine, org_id: int, moment: Moment | None) -> Page:
     matrix = []
     for user_id, _user_name, _role in members:
         reached = set(list_ids(engine, user_id, "access_account", "organization", limit=EVERYTHING))
-        technical = set(list_ids(engine, user_id, "manage_product", "product", limit=EVERYTHING))
-        statistical = set(list_ids(engine, user_id, "view_statistics", "product", limit=EVERYTHING))
+        by_action = list_actions(engine, user_id, ("manage_product", "view_statistics"), "product", limit=EVERYTHING)
+        technical, statistical = set(by_action["manage_product"].ids), set(by_action["view_statistics"].ids)
         for cid in customer_ids:
             owned = products[cid]
             matrix.append({
@@ -260,9 +260,10 @@ def user_page(engine: Any, user_id: int, moment: Moment | None = None) -> Page:
 def user_access(engine: Engine, user_id: int) -> list[dict[str, Any]]:
     """Everything the user may do, each with its first reason: /v1/list for every (type, action)."""
     may = []
-    for resource_type, actions in ACTIONS.items():
+    for resource_type, actions in ACTIONS.items():  # one read of a type's candidates for all its actions
+        by_action = list_actions(engine, user_id, actions, resource_type, limit=EVERYTHING, reasons="first")
         for action in actions:
-            found_list = list_allowed(engine, user_id, action, resource_type, limit=EVERYTHING, reasons="first")
+            found_list = by_action[action]
             may.extend({"action": action, "resource": f"{resource_type}:{resource_id}", "reasons": reasons}
                        for resource_id, reasons in zip(found_list.ids, found_list.reasons))
     return may
@@ -325,7 +326,8 @@ def rule_page(engine: Any, rule: str, moment: Moment | None = None) -> Page:
         raise NotFound(rule)
     wait = page_wait()
     return build_at(engine, moment, lambda concrete: _rule_page(concrete, rule, *texts[rule], moment,
-                                                                lambda: rule_pairs(engine, concrete, moment, wait)))
+                                                                lambda: rule_pairs(engine, concrete, moment, wait)),
+                    kept=("rule", rule))
 
 
 def _rule_page(engine: Engine, rule: str, title: str, statement: str, moment: Moment | None,

@@ -26,7 +26,7 @@ from service.store.history import as_of
 from service.store.moments import first_moment
 from service.store.schema import revision_stamp
 
-from .precompute import Kept, Pending
+from .precompute import Kept, Paced, Pending
 
 CACHE_SIZE = 256
 
@@ -96,6 +96,7 @@ def _compute(activation: StoredPolicy, previous: StoredPolicy | None) -> Activat
         return ActivationImpact(activation, previous, unavailable=str(exc))
     with as_of(activation.revision, activation.activated_at):
         store = load_store_facts()
+        store.subjects = Paced(store.subjects)  # a page being built goes first (precompute.pace)
         impact = compare(baseline, candidate, store)
         customers = _customers_of({c.resource for c in impact.gained + impact.lost})
     return ActivationImpact(activation, previous, impact, customers=customers)

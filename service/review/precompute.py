@@ -1,7 +1,10 @@
 """Answers too costly for one request (a rule's pairs, an activation's impact), computed in the background
 and kept per the state they are a pure function of (store revision, policy version, moment).
 
-One background thread computes them one at a time (the machine's cores serve requests first); a page
+One background thread computes them one at a time, and only while this process serves no console request
+(pace(): a long computation pauses between two of its steps while a page is being built, so a reviewer's
+page never shares the interpreter with a walk of the store -- under the GIL every statement a page ran let
+the walk take over for a switch interval, 5 ms); a page
 asks for its key and waits at most `wait` seconds: an HTML page a short while (it then says the answer is
 being computed and reloads itself until it is there), a CSV or JSON until it is there (a script wants the
 data, not a notice). A key names the exact state its answer was computed on: a fact write moves the
@@ -25,7 +28,7 @@ import weakref
 from collections import OrderedDict
 from typing import Any, Callable, Generic, Hashable, Iterator, TypeVar
 
-from flask import has_request_context, request
+from flask import g, has_request_context, request
 
 from service.store.db import database, guard_rebind
 
@@ -97,12 +100,69 @@ class _Worker:
         if thread is None:
             return
         stopping.set()
+        _serving.wake()  # a computation pausing for the requests (pace()) hears it now
         jobs.put(None)
         if thread is not threading.current_thread():
             thread.join()
 
 
 _worker = _Worker()
+
+
+class _Serving:
+    """How many console requests this process is building now (a page waiting for a background answer is
+    not counted while it waits: the background must run for it)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def change(self, by: int) -> None:
+        with self._idle:
+            self._count += by
+            if self._count <= 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, at_most: float, stop: threading.Event) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._count <= 0 or stop.is_set(), at_most)
+
+    def wake(self) -> None:
+        with self._idle:
+            self._idle.notify_all()
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        self.change(-1)
+        try:
+            yield
+        finally:
+            self.change(+1)
+
+
+_serving = _Serving()
+PAUSE_AT_MOST = 0.5  # s: a step of the background is taken at least this often, whatever the requests
+
+
+def request_began() -> None:
+    """A console request is being built (views.py's first hook); the background pauses meanwhile."""
+    if not getattr(g, "review_counted", False):
+        g.review_counted = True
+        _serving.change(+1)
+
+
+def request_ended(_exc: BaseException | None = None) -> None:
+    if getattr(g, "review_counted", False):
+        g.review_counted = False
+        _serving.change(-1)
+
+
+def _waiting_for_background() -> contextlib.AbstractContextManager:
+    """While a request waits for a background answer it is not counted (else the two would wait on each other)."""
+    return _serving.waiting() if has_request_context() and getattr(g, "review_counted", False) \
+        else contextlib.nullcontext()
+
+
 _kept_answers: "weakref.WeakSet[Any]" = weakref.WeakSet()  # what stop_background() empties
 
 
@@ -116,6 +176,26 @@ def stopping() -> bool:
 def check_stopping() -> None:
     if stopping():
         raise Stopped("the store is being closed")
+
+
+def pace() -> None:
+    """Between two steps of a background computation: wait (at most PAUSE_AT_MOST) while a console request
+    is being built, then raise Stopped if the computation was told to stop. On any other thread: nothing."""
+    event = getattr(_worker.local, "stopping", None)
+    if event is None:
+        return
+    _serving.wait_idle(PAUSE_AT_MOST, event)
+    check_stopping()
+
+
+class Paced(list):
+    """A list whose iteration paces the background (pace() before each item): the steps of a walk written
+    elsewhere (analysis.impact.compare walks its store's subjects)."""
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in super().__iter__():
+            pace()
+            yield item
 
 
 def keep_cleared(kept: object) -> None:
@@ -202,7 +282,8 @@ class Kept(Generic[T]):
         error if it failed."""
         future = self.start(key, compute)
         try:
-            value = future.result(timeout=wait)
+            with _waiting_for_background():
+                value = future.result(timeout=wait)
         except cf.TimeoutError:
             raise Pending("being computed in the background") from None
         except (cf.CancelledError, Stopped):

@@ -21,7 +21,7 @@ from service.decide.refs import parse_ref
 from service.queries.in_force import build_in_force
 from service.store.schema import revision_stamp
 
-from .precompute import Kept, check_stopping
+from .precompute import Kept, pace
 
 Triple = tuple[str, str, int, int]  # (resource type, action, user id, resource id): the page's order
 RulePairs = dict[str, list[Triple]]
@@ -40,7 +40,7 @@ def walk(engine: Engine) -> RulePairs:
     store = load_store_facts()
     found: defaultdict[str, list[Triple]] = defaultdict(list)
     for subject in store.subjects:
-        check_stopping()  # the store is being closed: this walk's answer would be dropped anyway
+        pace()  # a page being built goes first; a store being closed stops the walk (its answer is dropped)
         ref = parse_ref(subject.ref)
         for action, users in candidates(engine, store, subject):
             for user_id, user in users:

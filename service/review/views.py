@@ -17,7 +17,7 @@ from . import error_pages, long_tables
 from .whynot_page import why_not_page
 from .moment import BadMoment, asked_moment
 from .paging import BadArgument, page_number, page_size
-from .precompute import REFRESH_SECONDS, Pending
+from .precompute import REFRESH_SECONDS, Pending, request_began, request_ended
 from .warm import warm_up
 from . import session as sessions
 from .render import BadFormat, respond
@@ -63,6 +63,11 @@ def _safe_next(target: str | None) -> str:
 
 def _refused(title: str, message: str, status: int) -> tuple[str, int]:
     return render_template("message.html", title=title, message=message), status
+
+
+# first of the hooks: while a page is built the background computations pause (precompute.pace)
+bp.before_request(request_began)
+bp.teardown_request(request_ended)
 
 
 @bp.before_request

@@ -17,7 +17,7 @@ from service.queries.stranger import open_ids
 from service.store.schema import revision_stamp
 
 from . import policy_impact, rule_pairs
-from .precompute import Kept
+from .precompute import Kept, pace
 
 log = logging.getLogger("authz.review")
 PAST_ENGINES = 4  # the newest versions whose engines are built ahead (each is kept for the process)
@@ -44,6 +44,7 @@ def _start_probe(served: Any) -> None:
     """The stranger probe of every resource type, for the store's state and the version in force."""
     def probe(engine: Engine) -> tuple[Hashable, bool]:
         for kind in QUESTION_TYPES:
+            pace()  # a page being built goes first
             open_ids(engine, kind, actions_for(kind)[0])  # kept by the engine for this state (all actions)
         return ("probe", revision_stamp(), engine.policy_version), True
     key = build_in_force(served, lambda engine: ("probe", revision_stamp(), engine.policy_version))
