@@ -26,7 +26,7 @@ from service.store.models import Assignment
 
 from policy_edits import ONE_TRUTH_EDITS, apply_steps
 from test_api_support import Api
-from test_review_fresh import _customer, _id, _json, _subjects_truth, console  # noqa: F401  (fixture)
+from test_review_fresh import _customer, _id, _json, _subjects_truth
 
 BOUND_S = 30.0  # bound on waiting for a background step or answer (milliseconds on the demo world)
 KEPT_STATEMENTS = 10  # a kept page: the session, the stamp and the version, the snapshot (7 here); not 3 lists a member
