@@ -158,3 +158,27 @@ def test_the_background_pauses_while_a_page_is_built(console: Api, demo, monkeyp
     finally:
         done.set()
         precompute.stop_background()
+
+
+def test_an_invitation_expiring_without_a_write_changes_the_next_kept_rule_page(
+        console: Api, demo, monkeypatch) -> None:
+    """An invitation expires with no write (its stamp unchanged): the kept R7 page, and the kept pairs
+    under it, follow the clock (service/review/time_moved.py) as /v1/check does."""
+    monkeypatch.setenv("AUTHZ_INVITATION_TTL_DAYS", str(3 / 86400))  # 3 s
+    sent = console.post("/v1/invitations", {"acting_user": demo["paula"], "partner": demo["pixelhaus"],
+                                            "customer": demo["metzgerei"],
+                                            "requested": {"access": "full", "payment_mode": "customer"}}, "write")
+    assert sent.status_code == 201, sent.json
+    invitation = sent.json["id"]
+
+    def answerable() -> set[Triple]:
+        return {(g["user"], g["action"], g["resource"]) for g in _json(console, "/review/rules/R7")["granted"]
+                if g["resource"] == invitation}
+
+    assert (demo["max"], "accept", invitation) in answerable()  # asked twice: the second answer is the kept one
+    assert (demo["max"], "accept", invitation) in answerable()
+    deadline = time.monotonic() + BOUND_S
+    while console.post("/v1/check", {"actor": demo["max"], "action": "accept", "resource": invitation}).json["allowed"]:
+        assert time.monotonic() < deadline, "the invitation never expired"
+        time.sleep(0.1)
+    assert answerable() == set()  # no write since: only the clock moved

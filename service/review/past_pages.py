@@ -7,8 +7,8 @@ memory.
   changes below the present revision except by a prune, which moves the floor, so a kept past page is
   never stale: asked again it costs two reads (the store's epoch and the floor).
 - **Present pages** of a customer, of a partner and of a rule: a pure function of the store's stamp
-  (epoch and revision: every fact write and every activation moves it), the policy version in force and
-  the subject. A customer's and a partner's resources (organizations, products, invoices) have no fact
+  (epoch and revision: every fact write and every activation moves it), the pending invitations expired
+  since (time alone moves that count: time_moved.py), the policy version in force and the subject. A customer's and a partner's resources (organizations, products, invoices) have no fact
   that time alone changes (an invitation's expiry does: the user page, which lists invitations, is not
   kept); a rule page lists its rule's pairs, themselves kept per stamp and version (rule_pairs.py), and
   building its ~100,000 rows (R1) again from them was ~150 ms a visit. The key is read in the snapshot
@@ -30,6 +30,7 @@ from service.store.fast_sql import fetch_one
 from service.store.schema import revision_stamp
 
 from .precompute import keep_cleared
+from .time_moved import expired_pending
 
 T = TypeVar("T")
 KEPT_PAGES = 64
@@ -76,7 +77,7 @@ class PresentPages(KeptPages):
         """The page `key` of the state the caller's snapshot reads, decided by `policy_version`; the pages
         of every other state are dropped (a present page is asked at the newest state only: an older
         one's pages would only hold memory, ~40 MB for R1's on the 10,000-customer world)."""
-        stamp = revision_stamp()
+        stamp = (revision_stamp(), expired_pending())  # time alone expires invitations (time_moved.py)
         with self._lock:
             for old in [full for full in self._answers if full[0] != stamp]:
                 del self._answers[old]

@@ -22,6 +22,7 @@ from service.queries.in_force import build_in_force
 from service.store.schema import revision_stamp
 
 from .precompute import Kept, pace
+from .time_moved import expired_pending
 
 Triple = tuple[str, str, int, int]  # (resource type, action, user id, resource id): the page's order
 RulePairs = dict[str, list[Triple]]
@@ -31,8 +32,10 @@ _kept: Kept[RulePairs] = Kept(KEPT_STATES)
 
 
 def state_key(engine: Engine, moment: Moment | None) -> Hashable:
-    """The state a rule page is a pure function of, read in the caller's snapshot (or past view)."""
-    return revision_stamp(), engine.policy_version, (moment.revision, moment.at) if moment else None
+    """The state a rule page is a pure function of, read in the caller's snapshot (or past view); in the
+    present that includes the invitations expired since (time_moved.py)."""
+    return (revision_stamp(), engine.policy_version,
+            (moment.revision, moment.at) if moment else ("now", expired_pending()))
 
 
 def walk(engine: Engine) -> RulePairs:
