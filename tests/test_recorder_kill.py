@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from recorder_served import Load, call, missing, serve, stop, worker_pids
+from recorder_served import Load, missing, serve, stop, worker_pids
 from service.api.auth import create_key
 from service.store import open_database
 
@@ -40,7 +40,7 @@ def _kill_under_load(store_url: str, mode: str, target: str, seconds: float = LO
     finally:
         stop(proc)
     open_database(store_url)
-    proc, port = serve(store_url, mode, workers=1)  # looked up through a fresh instance
+    proc, port = serve(store_url, mode, workers=2)  # looked up through a fresh instance, two lookups at once
     try:
         absent = missing(port, key, [decision_id for _, decision_id in acked])
     finally:
