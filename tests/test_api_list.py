@@ -160,3 +160,23 @@ def test_a_list_its_first_statement_answers_is_one_statement(api: Api, demo) -> 
         assert chunked.ids == expected and len(expected) > 2
         begin = [i for i, sql in enumerate(counted.statements) if sql.startswith("BEGIN")]
         assert begin and counted.statements[-1] == "COMMIT", counted.statements  # the chunks in one snapshot
+
+
+@pytest.mark.parametrize("limit", [1000, 2])
+def test_every_action_of_a_type_listed_at_once_equals_each_list_alone(api: Api, demo, limit: int) -> None:
+    """queries.lists.list_actions (the console's user page: every action of a type on one read) against
+    list_allowed for each action alone and against the engine's decision on every pair; `limit` 2 also
+    cuts some lists short while others of the same read go on."""
+    from service.queries.lists import list_actions, list_allowed
+    engine = _engine(api)
+    with api.app.app_context():
+        for resource_type, actions in ACTIONS.items():
+            resources = _all_ids(api, resource_type)
+            for user_id in _users(api):
+                together = list_actions(engine, user_id, tuple(actions), resource_type, limit=limit)
+                assert set(together) == set(actions)
+                for action in actions:
+                    alone = list_allowed(engine, user_id, action, resource_type, limit=limit)
+                    decided = [rid for rid in resources
+                               if engine.decide(f"user:{user_id}", action, f"{resource_type}:{rid}").allowed][:limit]
+                    assert together[action].ids == alone.ids == decided, (user_id, action, resource_type)
